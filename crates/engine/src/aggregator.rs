@@ -1,0 +1,273 @@
+//! Phase two: applies partials to window state (dropping chunks already applied), emits
+//! closed windows on ticks with increasing revisions, and drops state past retention.
+
+use std::collections::BTreeMap;
+
+use arrow::record_batch::RecordBatch;
+use flowlogd_bus::{ChunkPartials, Emission, LedgerEntry, PartialMessage};
+use flowlogd_formats::DeadLetter;
+
+use crate::accounting::Accounting;
+use crate::config::EngineConfig;
+use crate::error::EngineError;
+use crate::sql;
+use crate::summary::CompiledSummary;
+use crate::window::Window;
+
+/// Partials per summary state before they are compacted into one batch.
+const COMPACT_AFTER: usize = 32;
+
+/// The stateful side of the engine. Everything in it is checkpointed together.
+pub struct Aggregator {
+    pub(crate) cfg: EngineConfig,
+    pub(crate) summaries: Vec<CompiledSummary>,
+    pub(crate) windows: BTreeMap<i64, Window>,
+    /// Source ledger keyed by `source|object`.
+    pub(crate) ledger: BTreeMap<String, LedgerEntry>,
+    pub(crate) accounting: Accounting,
+    dead_letters: Vec<DeadLetter>,
+}
+
+/// Whether windows are closed by the clock or all at once at the end of a backfill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `run`: windows close at end + grace of wall clock; state past retention is dropped.
+    Continuous,
+    /// `run --once`: nothing is too late; every window is emitted at the end.
+    Once,
+}
+
+impl Aggregator {
+    pub fn new(cfg: EngineConfig, summaries: Vec<CompiledSummary>) -> Self {
+        Self {
+            cfg,
+            summaries,
+            windows: BTreeMap::new(),
+            ledger: BTreeMap::new(),
+            accounting: Accounting::default(),
+            dead_letters: Vec::new(),
+        }
+    }
+
+    pub fn accounting(&self) -> &Accounting {
+        &self.accounting
+    }
+
+    pub fn ledger(&self) -> &BTreeMap<String, LedgerEntry> {
+        &self.ledger
+    }
+
+    pub fn open_windows(&self) -> usize {
+        self.windows.len()
+    }
+
+    /// Dead-letter records gathered since the last call.
+    pub fn take_dead_letters(&mut self) -> Vec<DeadLetter> {
+        std::mem::take(&mut self.dead_letters)
+    }
+
+    fn window_end(&self, start_ms: i64) -> i64 {
+        start_ms + self.cfg.window_ms()
+    }
+
+    pub async fn apply(
+        &mut self,
+        msg: PartialMessage,
+        now_ms: i64,
+        mode: Mode,
+    ) -> Result<(), EngineError> {
+        match msg {
+            PartialMessage::Chunk(cp) => self.apply_chunk(*cp, now_ms, mode).await,
+            PartialMessage::ObjectFailed(dl) => {
+                self.accounting.objects_failed += 1;
+                self.dead_letters.push(dl);
+                Ok(())
+            }
+            PartialMessage::Ledger(entry) => {
+                self.accounting.objects += 1;
+                self.ledger
+                    .insert(format!("{}|{}", entry.source, entry.object), entry);
+                Ok(())
+            }
+        }
+    }
+
+    async fn apply_chunk(
+        &mut self,
+        cp: ChunkPartials,
+        now_ms: i64,
+        mode: Mode,
+    ) -> Result<(), EngineError> {
+        // A chunk is applied atomically, so having been applied to any window means all.
+        let duplicate = cp.window_records.keys().any(|w| {
+            self.windows
+                .get(w)
+                .is_some_and(|win| win.applied.contains(&cp.chunk_id))
+        });
+        if duplicate {
+            self.accounting.chunks_duplicate += 1;
+            return Ok(());
+        }
+        self.accounting.chunks += 1;
+        self.accounting.lines_read += cp.stats.lines_read;
+        self.accounting.records_in += cp.stats.records;
+        self.accounting.nodata += cp.stats.nodata;
+        self.accounting.skipdata += cp.stats.skipdata;
+        self.accounting.rejected += cp.stats.rejected;
+        self.accounting.unwindowed += cp.unwindowed;
+        self.dead_letters.extend(cp.dead_letters);
+
+        let retention_ms = self.cfg.retention.as_millis() as i64;
+        let mut accepted = Vec::new();
+        for (&w, &n) in &cp.window_records {
+            let too_late = mode == Mode::Continuous
+                && now_ms > self.window_end(w) + retention_ms
+                && !self.windows.contains_key(&w);
+            if too_late {
+                self.accounting.too_late += n;
+                self.dead_letters.push(DeadLetter::new(
+                    &cp.object,
+                    "too_late",
+                    format!(
+                        "{n} records of window {} arrived after its state was dropped (engine.retention = {})",
+                        fmt_ms(w),
+                        humantime_fmt(self.cfg.retention)
+                    ),
+                ));
+                continue;
+            }
+            let win = self.windows.entry(w).or_insert_with(|| Window::new(w));
+            win.applied.insert(cp.chunk_id.clone());
+            win.records += n;
+            self.accounting.records_windowed += n;
+            accepted.push(w);
+        }
+        for p in cp.partials {
+            if !accepted.contains(&p.window_start_ms) {
+                continue;
+            }
+            let Some(win) = self.windows.get_mut(&p.window_start_ms) else {
+                continue;
+            };
+            let st = win.summaries.entry(p.summary.clone()).or_default();
+            st.partials.push(p.batch);
+            st.dirty = true;
+            if st.partials.len() > COMPACT_AFTER {
+                let Some(s) = self.summaries.iter().find(|s| s.name == p.summary) else {
+                    continue;
+                };
+                let merged = compact(s, std::mem::take(&mut st.partials)).await?;
+                st.partials = merged;
+            }
+        }
+        Ok(())
+    }
+
+    /// Emits what is due at `now_ms`: every closed window with changes (next revision) and,
+    /// with `emit_open_windows`, open windows as provisional. `flush` treats every window as
+    /// closed (end of `run --once`, or shutdown with flushing requested). Drops state past
+    /// retention afterwards (continuous mode).
+    pub async fn tick(
+        &mut self,
+        now_ms: i64,
+        mode: Mode,
+        flush: bool,
+    ) -> Result<Vec<Emission>, EngineError> {
+        let grace_ms = self.cfg.grace.as_millis() as i64;
+        let window_ms = self.cfg.window_ms();
+        let mut out = Vec::new();
+        for (start, win) in self.windows.iter_mut() {
+            let end = start + window_ms;
+            let closed = flush || mode == Mode::Once || now_ms >= end + grace_ms;
+            if !closed && !self.cfg.emit_open_windows {
+                continue;
+            }
+            for s in &self.summaries {
+                let Some(st) = win.summaries.get_mut(&s.name) else {
+                    continue;
+                };
+                if !st.dirty {
+                    continue;
+                }
+                let compacted = compact(s, std::mem::take(&mut st.partials)).await?;
+                st.partials = compacted;
+                let batch = merge(s, st.partials.clone()).await?;
+                let revision = if closed { st.revision + 1 } else { st.revision };
+                if closed {
+                    st.revision = revision;
+                    st.dirty = false;
+                    self.accounting.summary_rows += batch.num_rows() as u64;
+                }
+                out.push(Emission {
+                    summary: s.name.clone(),
+                    window_start_ms: *start,
+                    window_end_ms: end,
+                    revision,
+                    provisional: !closed,
+                    batch,
+                    keys: s.keys.clone(),
+                });
+            }
+        }
+        if mode == Mode::Continuous {
+            let retention_ms = self.cfg.retention.as_millis() as i64;
+            self.windows
+                .retain(|start, _| now_ms <= start + window_ms + retention_ms);
+        }
+        Ok(out)
+    }
+}
+
+async fn compact(
+    s: &CompiledSummary,
+    partials: Vec<RecordBatch>,
+) -> Result<Vec<RecordBatch>, EngineError> {
+    if partials.len() <= 1 {
+        return Ok(partials);
+    }
+    let schema = partials[0].schema();
+    let out = sql::run("partials", schema.clone(), partials, &s.compact_sql)
+        .await
+        .map_err(|source| EngineError::Query {
+            summary: s.name.clone(),
+            source,
+        })?;
+    Ok(vec![arrow::compute::concat_batches(&out_schema(&out, schema), &out)?])
+}
+
+async fn merge(s: &CompiledSummary, partials: Vec<RecordBatch>) -> Result<RecordBatch, EngineError> {
+    let Some(first) = partials.first() else {
+        return Err(EngineError::CorruptCheckpoint {
+            path: s.name.clone(),
+            reason: "dirty summary state without partials".into(),
+        });
+    };
+    let schema = first.schema();
+    let out = sql::run("partials", schema, partials, &s.merge_sql)
+        .await
+        .map_err(|source| EngineError::Query {
+            summary: s.name.clone(),
+            source,
+        })?;
+    let Some(first_out) = out.first() else {
+        return Err(EngineError::CorruptCheckpoint {
+            path: s.name.clone(),
+            reason: "merge returned no batches".into(),
+        });
+    };
+    Ok(arrow::compute::concat_batches(&first_out.schema(), &out)?)
+}
+
+fn out_schema(out: &[RecordBatch], fallback: arrow::datatypes::SchemaRef) -> arrow::datatypes::SchemaRef {
+    out.first().map(|b| b.schema()).unwrap_or(fallback)
+}
+
+pub(crate) fn fmt_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn humantime_fmt(d: std::time::Duration) -> String {
+    format!("{}s", d.as_secs())
+}

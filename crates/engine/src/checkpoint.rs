@@ -1,0 +1,241 @@
+//! Atomic checkpoints of everything that must survive a crash: window state (compacted
+//! partials, applied chunk ids, emitted revisions), the source ledger and the accounting.
+//!
+//! Layout of the state directory:
+//! ```text
+//! state/CURRENT            name of the live checkpoint directory (replaced by rename)
+//! state/ckpt-000042/meta.json
+//! state/ckpt-000042/w<start_ms>-<summary>.arrow   Arrow IPC, one per summary state
+//! ```
+//! A checkpoint directory is complete (files synced) before `CURRENT` names it, and
+//! `CURRENT` is replaced by an atomic rename, so a `kill -9` at any moment leaves either
+//! the old or the new checkpoint live, never a mix.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use arrow::ipc::reader::FileReader;
+use arrow::ipc::writer::FileWriter;
+use flowlogd_bus::LedgerEntry;
+use serde::{Deserialize, Serialize};
+
+use crate::accounting::Accounting;
+use crate::aggregator::Aggregator;
+use crate::error::EngineError;
+use crate::window::{SummaryState, Window};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    format: u32,
+    seq: u64,
+    windows: Vec<WindowMeta>,
+    ledger: Vec<LedgerEntry>,
+    accounting: Accounting,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct WindowMeta {
+    start_ms: i64,
+    records: u64,
+    applied: Vec<String>,
+    summaries: BTreeMap<String, SummaryMeta>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SummaryMeta {
+    revision: u32,
+    dirty: bool,
+    file: Option<String>,
+}
+
+/// Writes and restores checkpoints in one state directory.
+pub struct Checkpointer {
+    dir: PathBuf,
+    seq: u64,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
+    move |source| EngineError::Checkpoint {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+impl Checkpointer {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            seq: 0,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Restores the live checkpoint into `agg` (returns false when there is none).
+    pub fn restore(&mut self, agg: &mut Aggregator) -> Result<bool, EngineError> {
+        let current = self.dir.join("CURRENT");
+        let name = match fs::read_to_string(&current) {
+            Ok(n) => n.trim().to_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_err(&current)(e)),
+        };
+        let ckpt = self.dir.join(&name);
+        let meta_path = ckpt.join("meta.json");
+        let bytes = fs::read(&meta_path).map_err(io_err(&meta_path))?;
+        let meta: Meta =
+            serde_json::from_slice(&bytes).map_err(|e| EngineError::CorruptCheckpoint {
+                path: meta_path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        self.seq = meta.seq;
+        agg.windows.clear();
+        for wm in meta.windows {
+            let mut w = Window::new(wm.start_ms);
+            w.records = wm.records;
+            w.applied = wm.applied.into_iter().collect();
+            for (name, sm) in wm.summaries {
+                let partials = match &sm.file {
+                    Some(f) => read_ipc(&ckpt.join(f))?,
+                    None => Vec::new(),
+                };
+                w.summaries.insert(
+                    name,
+                    SummaryState {
+                        partials,
+                        revision: sm.revision,
+                        dirty: sm.dirty,
+                    },
+                );
+            }
+            agg.windows.insert(w.start_ms, w);
+        }
+        agg.ledger = meta
+            .ledger
+            .into_iter()
+            .map(|e| (format!("{}|{}", e.source, e.object), e))
+            .collect();
+        agg.accounting = meta.accounting;
+        Ok(true)
+    }
+
+    /// Writes a new checkpoint of `agg` and makes it the live one.
+    pub fn save(&mut self, agg: &Aggregator) -> Result<(), EngineError> {
+        fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
+        self.seq += 1;
+        let name = format!("ckpt-{:06}", self.seq);
+        let ckpt = self.dir.join(&name);
+        if ckpt.exists() {
+            fs::remove_dir_all(&ckpt).map_err(io_err(&ckpt))?;
+        }
+        fs::create_dir_all(&ckpt).map_err(io_err(&ckpt))?;
+        let mut windows = Vec::with_capacity(agg.windows.len());
+        for w in agg.windows.values() {
+            let mut summaries = BTreeMap::new();
+            for (sname, st) in &w.summaries {
+                let file = if st.partials.is_empty() {
+                    None
+                } else {
+                    let f = format!("w{}-{}.arrow", w.start_ms, sname);
+                    write_ipc(&ckpt.join(&f), &st.partials)?;
+                    Some(f)
+                };
+                summaries.insert(
+                    sname.clone(),
+                    SummaryMeta {
+                        revision: st.revision,
+                        dirty: st.dirty,
+                        file,
+                    },
+                );
+            }
+            windows.push(WindowMeta {
+                start_ms: w.start_ms,
+                records: w.records,
+                applied: w.applied.iter().cloned().collect(),
+                summaries,
+            });
+        }
+        let meta = Meta {
+            format: 1,
+            seq: self.seq,
+            windows,
+            ledger: agg.ledger.values().cloned().collect(),
+            accounting: agg.accounting.clone(),
+        };
+        let meta_path = ckpt.join("meta.json");
+        let json = serde_json::to_vec(&meta).map_err(|e| EngineError::CorruptCheckpoint {
+            path: meta_path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        write_synced(&meta_path, &json)?;
+        sync_dir(&ckpt)?;
+        let tmp = self.dir.join("CURRENT.tmp");
+        write_synced(&tmp, name.as_bytes())?;
+        let current = self.dir.join("CURRENT");
+        fs::rename(&tmp, &current).map_err(io_err(&current))?;
+        sync_dir(&self.dir)?;
+        self.remove_old(&name);
+        Ok(())
+    }
+
+    /// Removes every checkpoint (after a completed `run --once`).
+    pub fn clear(&mut self) -> Result<(), EngineError> {
+        let current = self.dir.join("CURRENT");
+        match fs::remove_file(&current) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&current)(e)),
+        }
+        self.remove_old("");
+        Ok(())
+    }
+
+    fn remove_old(&self, keep: &str) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with("ckpt-") && n != keep {
+                if let Err(err) = fs::remove_dir_all(e.path()) {
+                    tracing::warn!(path = %e.path().display(), error = %err, "could not remove old checkpoint");
+                }
+            }
+        }
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), EngineError> {
+    let mut f = File::create(path).map_err(io_err(path))?;
+    f.write_all(bytes).map_err(io_err(path))?;
+    f.sync_all().map_err(io_err(path))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), EngineError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
+
+fn write_ipc(path: &Path, batches: &[arrow::record_batch::RecordBatch]) -> Result<(), EngineError> {
+    let Some(first) = batches.first() else {
+        return Ok(());
+    };
+    let f = File::create(path).map_err(io_err(path))?;
+    let mut w = FileWriter::try_new(f, &first.schema())?;
+    for b in batches {
+        w.write(b)?;
+    }
+    w.finish()?;
+    w.get_ref().sync_all().map_err(io_err(path))
+}
+
+fn read_ipc(path: &Path) -> Result<Vec<arrow::record_batch::RecordBatch>, EngineError> {
+    let f = File::open(path).map_err(io_err(path))?;
+    let r = FileReader::try_new(f, None)?;
+    Ok(r.collect::<Result<Vec<_>, _>>()?)
+}

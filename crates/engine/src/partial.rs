@@ -1,0 +1,109 @@
+//! Phase one: a chunk's parsed records → per-(summary, window) partial aggregates.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use arrow::array::{AsArray, Scalar, TimestampMillisecondArray};
+use arrow::compute::filter_record_batch;
+use arrow::compute::kernels::cmp::eq;
+use arrow::datatypes::TimestampMillisecondType;
+use arrow::record_batch::RecordBatch;
+use flowlogd_bus::{ChunkPartials, SummaryPartial};
+use flowlogd_formats::{ObjectStats, Parsed};
+
+use crate::derive::{count_windows, derive, derived_schema};
+use crate::error::EngineError;
+use crate::summary::CompiledSummary;
+use crate::sql;
+
+/// Computes partial aggregates for every configured summary.
+#[derive(Debug, Clone)]
+pub struct Partializer {
+    summaries: Vec<CompiledSummary>,
+    window_ms: i64,
+}
+
+impl Partializer {
+    pub fn new(summaries: Vec<CompiledSummary>, window_ms: i64) -> Self {
+        Self {
+            summaries,
+            window_ms,
+        }
+    }
+
+    pub fn summaries(&self) -> &[CompiledSummary] {
+        &self.summaries
+    }
+
+    pub async fn run(
+        &self,
+        chunk_id: String,
+        object: String,
+        parsed: Vec<Parsed>,
+    ) -> Result<ChunkPartials, EngineError> {
+        let mut stats = ObjectStats::default();
+        let mut dead_letters = Vec::new();
+        let mut window_records = BTreeMap::new();
+        let mut unwindowed = 0;
+        let mut derived = Vec::with_capacity(parsed.len());
+        for p in parsed {
+            stats.add(&p.stats);
+            dead_letters.extend(p.dead_letters);
+            if p.batch.num_rows() == 0 {
+                continue;
+            }
+            let d = derive(&p.batch, self.window_ms)?;
+            unwindowed += count_windows(&d, &mut window_records);
+            derived.push(d);
+        }
+        let mut partials = Vec::new();
+        if !derived.is_empty() {
+            for s in &self.summaries {
+                let out = sql::run("flows", derived_schema(), derived.clone(), &s.partial_sql)
+                    .await
+                    .map_err(|source| EngineError::Query {
+                        summary: s.name.clone(),
+                        source,
+                    })?;
+                for (window_start_ms, batch) in split_by_window(&out)? {
+                    partials.push(SummaryPartial {
+                        summary: s.name.clone(),
+                        window_start_ms,
+                        batch,
+                    });
+                }
+            }
+        }
+        Ok(ChunkPartials {
+            chunk_id,
+            object,
+            stats,
+            dead_letters,
+            window_records,
+            unwindowed,
+            partials,
+        })
+    }
+}
+
+/// Splits partial output (window column first) into one batch per window, without the
+/// window column.
+fn split_by_window(batches: &[RecordBatch]) -> Result<Vec<(i64, RecordBatch)>, EngineError> {
+    let mut out = Vec::new();
+    for b in batches.iter().filter(|b| b.num_rows() > 0) {
+        let w = b.column(0).as_primitive::<TimestampMillisecondType>();
+        let windows: BTreeSet<i64> = w.iter().flatten().collect();
+        let rest = b.project(&(1..b.num_columns()).collect::<Vec<_>>())?;
+        if windows.len() == 1 {
+            if let Some(&ws) = windows.first() {
+                out.push((ws, rest));
+            }
+            continue;
+        }
+        for ws in windows {
+            let target = TimestampMillisecondArray::from(vec![ws]).with_timezone("UTC");
+            let mask = eq(w, &Scalar::new(&target))?;
+            out.push((ws, filter_record_batch(&rest, &mask)?));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,210 @@
+//! The whole TOML configuration, composed of each component's own config type.
+
+use std::path::{Path, PathBuf};
+
+use flowlogd_engine::{derive, ConfigIssue, EngineConfig, SummaryConfig};
+use flowlogd_formats::ParseOptions;
+use flowlogd_sinks::{DeadLetterSinkConfig, JsonlSinkConfig, ParquetSinkConfig};
+use flowlogd_sources::LocalDirConfig;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Checkpoints (window state, source ledger). Default: `<first output>/.state`.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub engine: EngineConfig,
+    /// Keep the built-in `traffic` and `rejected_by_source` summaries (default true).
+    #[serde(default = "yes")]
+    pub builtin_summaries: bool,
+    #[serde(default)]
+    pub summaries: Vec<SummaryConfig>,
+    #[serde(default)]
+    pub parse: ParseConfig,
+    #[serde(default)]
+    pub sources: SourcesConfig,
+    #[serde(default)]
+    pub sinks: SinksConfig,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[parse]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParseConfig {
+    /// Field list for AWS text objects without a header line, e.g.
+    /// `"${version} ${account-id} ${interface-id} ..."` (default: the v2 format).
+    #[serde(default)]
+    pub aws_format: Option<String>,
+    /// Decompressed size above which an object is rejected whole (default 8 GiB).
+    #[serde(default)]
+    pub max_decompressed_bytes: Option<u64>,
+}
+
+impl ParseConfig {
+    pub fn options(&self) -> ParseOptions {
+        let mut o = ParseOptions::default();
+        if let Some(f) = &self.aws_format {
+            o.aws_default_fields = f.split_whitespace().map(str::to_owned).collect();
+        }
+        if let Some(m) = self.max_decompressed_bytes {
+            o.max_decompressed_bytes = m;
+        }
+        o
+    }
+}
+
+/// `[sources]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesConfig {
+    #[serde(default)]
+    pub local: Vec<LocalDirConfig>,
+}
+
+/// `[sinks]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinksConfig {
+    pub parquet: Option<ParquetSinkConfig>,
+    pub jsonl: Option<JsonlSinkConfig>,
+    pub dead_letter: Option<DeadLetterSinkConfig>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// The quick-start configuration: one local directory in, Parquet + JSON lines +
+    /// dead letters under one output directory.
+    pub fn quick_start(input: &Path, output: &Path) -> Self {
+        Self {
+            state_dir: None,
+            engine: EngineConfig::default(),
+            builtin_summaries: true,
+            summaries: Vec::new(),
+            parse: ParseConfig::default(),
+            sources: SourcesConfig {
+                local: vec![LocalDirConfig::new(input)],
+            },
+            sinks: SinksConfig {
+                parquet: Some(ParquetSinkConfig {
+                    path: output.join("parquet"),
+                }),
+                jsonl: Some(JsonlSinkConfig {
+                    path: output.join("summaries.jsonl"),
+                }),
+                dead_letter: Some(DeadLetterSinkConfig {
+                    path: output.join("deadletter.jsonl"),
+                }),
+            },
+        }
+    }
+
+    /// Built-ins (unless switched off) followed by the configured summaries.
+    pub fn all_summaries(&self) -> Vec<SummaryConfig> {
+        let mut all = if self.builtin_summaries {
+            SummaryConfig::builtins()
+        } else {
+            Vec::new()
+        };
+        all.extend(self.summaries.iter().cloned());
+        all
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        if let Some(d) = &self.state_dir {
+            return d.clone();
+        }
+        let base = self
+            .sinks
+            .parquet
+            .as_ref()
+            .and_then(|p| p.path.parent().map(Path::to_path_buf))
+            .or_else(|| {
+                self.sinks
+                    .jsonl
+                    .as_ref()
+                    .and_then(|j| j.path.parent().map(Path::to_path_buf))
+            })
+            .unwrap_or_else(|| PathBuf::from("."));
+        base.join(".state")
+    }
+
+    /// Every problem, by key, with a fix.
+    pub fn validate(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        self.engine.validate(&mut issues);
+        let columns = derive::column_names();
+        let all = self.all_summaries();
+        for (i, s) in self.summaries.iter().enumerate() {
+            s.validate(&format!("summaries[{i}]"), &columns, &mut issues);
+        }
+        for (i, s) in all.iter().enumerate() {
+            if all[..i].iter().any(|o| o.name == s.name) {
+                issues.push(ConfigIssue::new(
+                    "summaries",
+                    format!("summary {:?} is defined twice (built-ins are on)", s.name),
+                    "rename it, or set builtin_summaries = false",
+                ));
+            }
+        }
+        if all.is_empty() {
+            issues.push(ConfigIssue::new(
+                "summaries",
+                "no summaries",
+                "add a [[summaries]] table or set builtin_summaries = true",
+            ));
+        }
+        if self.sources.local.is_empty() {
+            issues.push(ConfigIssue::new(
+                "sources",
+                "no source configured",
+                "add [[sources.local]] with path = \"/var/lib/flowlogs\"",
+            ));
+        }
+        for (i, s) in self.sources.local.iter().enumerate() {
+            if s.max_chunk_bytes < 64 * 1024 {
+                issues.push(ConfigIssue::new(
+                    format!("sources.local[{i}].max_chunk_bytes"),
+                    format!("{} is below 64 KiB", s.max_chunk_bytes),
+                    "use 1048576 (1 MiB)",
+                ));
+            }
+            if self.sources.local[..i].iter().any(|o| o.name == s.name) {
+                issues.push(ConfigIssue::new(
+                    format!("sources.local[{i}].name"),
+                    format!("source name {:?} is used twice", s.name),
+                    "give every source a unique name",
+                ));
+            }
+        }
+        if self.sinks.parquet.is_none() && self.sinks.jsonl.is_none() {
+            issues.push(ConfigIssue::new(
+                "sinks",
+                "no summary output",
+                "add [sinks.parquet] path = \"out/parquet\" and/or [sinks.jsonl] path = \"out/summaries.jsonl\"",
+            ));
+        }
+        if let Some(f) = &self.parse.aws_format {
+            for name in f.split_whitespace() {
+                if flowlogd_formats::aws_field(name).is_none() {
+                    issues.push(ConfigIssue::new(
+                        "parse.aws_format",
+                        format!("unknown AWS field {name:?}"),
+                        "use field names as in the AWS docs, e.g. ${srcaddr} or srcaddr",
+                    ));
+                }
+            }
+        }
+        issues
+    }
+}

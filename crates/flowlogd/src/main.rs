@@ -1,0 +1,29 @@
+//! The `flowlogd` binary: one process, many modes (see `flowlogd --help`).
+
+mod cmd;
+mod config;
+mod pipeline;
+mod sqlcheck;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cmd::Cli::parse();
+    flowlogd_ops::logging::init(cli.log_format.as_deref());
+    match cmd::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // Broken pipe (`flowlogd parse … | head`) is not a failure.
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

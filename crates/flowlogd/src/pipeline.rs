@@ -1,0 +1,248 @@
+//! The embedded pipeline: local sources → in-process bus → parse + partial aggregation
+//! (parallel, order kept) → aggregator → sinks, with checkpoints.
+//!
+//! Ordering is what makes one checkpoint consistent: the parse stage keeps message order
+//! (`buffered`), so the aggregator sees an object's ledger entry only after its chunks,
+//! and a checkpoint never records an object as read without its records in window state.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use flowlogd_bus::{channel, PartialMessage, RawMessage, Receiver, Sender};
+use flowlogd_engine::{Accounting, Aggregator, Checkpointer, Clock, CompiledSummary, Mode, Partializer};
+use flowlogd_formats::{DeadLetter, ParseOptions};
+use flowlogd_ops::progress::Progress;
+use flowlogd_sinks::{DeadLetterSink, JsonlSink, ParquetSink, SummarySink};
+use flowlogd_sources::LocalDirSource;
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+pub struct Options {
+    pub mode: Mode,
+    pub clock: Clock,
+    /// Show a progress bar / progress lines (backfills).
+    pub progress: bool,
+}
+
+pub async fn run(cfg: Config, opts: Options, shutdown: watch::Receiver<bool>) -> anyhow::Result<Accounting> {
+    let summaries: Vec<CompiledSummary> = cfg.all_summaries().iter().map(CompiledSummary::compile).collect();
+    let mut agg = Aggregator::new(cfg.engine.clone(), summaries.clone());
+    let mut ckpt = Checkpointer::new(cfg.state_dir());
+    if ckpt.restore(&mut agg).context("restoring checkpoint")? {
+        tracing::info!(state = %ckpt.dir().display(), windows = agg.open_windows(), objects = agg.ledger().len(), "restored checkpoint");
+    }
+    let mut sinks: Vec<Box<dyn SummarySink>> = Vec::new();
+    if let Some(p) = &cfg.sinks.parquet {
+        sinks.push(Box::new(ParquetSink::new(p)));
+    }
+    if let Some(j) = &cfg.sinks.jsonl {
+        sinks.push(Box::new(JsonlSink::open(j)?));
+    }
+    let mut dead = match &cfg.sinks.dead_letter {
+        Some(d) => Some(DeadLetterSink::open(d)?),
+        None => None,
+    };
+
+    let parallelism = cfg.engine.parallelism.max(1);
+    let (raw_tx, raw_rx) = channel::<RawMessage>(parallelism * 4);
+    let (part_tx, mut part_rx) = channel::<PartialMessage>(parallelism * 4);
+    let parse_opts = cfg.parse.options();
+    let sources: Vec<LocalDirSource> = cfg
+        .sources
+        .local
+        .iter()
+        .map(|s| LocalDirSource::new(s.clone(), parse_opts.clone(), agg.ledger()))
+        .collect();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let source_task = spawn_sources(sources, raw_tx, opts.mode, opts.progress, stop.clone());
+    let partializer = Partializer::new(summaries, cfg.engine.window_ms());
+    let parse_task = tokio::spawn(parse_stage(raw_rx, part_tx, partializer, parse_opts, parallelism));
+
+    let mut shutdown = shutdown;
+    let tick_period = opts.clock.real_duration(cfg.engine.tick.as_millis() as i64);
+    let mut tick = tokio::time::interval(tick_period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut checkpoint = tokio::time::interval(cfg.engine.checkpoint_interval);
+    checkpoint.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    checkpoint.tick().await;
+    loop {
+        tokio::select! {
+            msg = part_rx.recv() => match msg {
+                Some(m) => agg.apply(m, opts.clock.now_ms(), opts.mode).await?,
+                None => break,
+            },
+            _ = tick.tick(), if opts.mode == Mode::Continuous => {
+                emit(&mut agg, &mut sinks, &mut dead, &opts, false).await?;
+                ckpt.save(&agg)?;
+            }
+            _ = checkpoint.tick() => {
+                write_dead(&mut dead, agg.take_dead_letters())?;
+                ckpt.save(&agg)?;
+            }
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    tracing::info!("shutting down: draining in-flight chunks");
+                    stop.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+    source_task.await.context("source task")??;
+    parse_task.await.context("parse task")??;
+    let flush = opts.mode == Mode::Once;
+    emit(&mut agg, &mut sinks, &mut dead, &opts, flush).await?;
+    if opts.mode == Mode::Once {
+        // Until here a crash resumes from the last checkpoint; once every window is out,
+        // the next `--once` starts over.
+        ckpt.save(&agg)?;
+        ckpt.clear()?;
+    } else {
+        ckpt.save(&agg)?;
+    }
+    Ok(agg.accounting().clone())
+}
+
+async fn emit(
+    agg: &mut Aggregator,
+    sinks: &mut [Box<dyn SummarySink>],
+    dead: &mut Option<DeadLetterSink>,
+    opts: &Options,
+    flush: bool,
+) -> anyhow::Result<()> {
+    let emissions = agg.tick(opts.clock.now_ms(), opts.mode, flush).await?;
+    if !emissions.is_empty() {
+        for s in sinks.iter_mut() {
+            s.write(&emissions)
+                .with_context(|| format!("writing summaries to the {} sink", s.name()))?;
+        }
+        tracing::info!(emissions = emissions.len(), rows = emissions.iter().map(|e| e.batch.num_rows()).sum::<usize>(), "emitted windows");
+    }
+    write_dead(dead, agg.take_dead_letters())
+}
+
+fn write_dead(dead: &mut Option<DeadLetterSink>, records: Vec<DeadLetter>) -> anyhow::Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    match dead {
+        Some(d) => d.write(&records).context("writing dead letters")?,
+        None => {
+            for r in &records {
+                tracing::warn!(object = %r.object, line = ?r.line, kind = %r.kind, reason = %r.reason, "rejected");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn spawn_sources(
+    mut sources: Vec<LocalDirSource>,
+    tx: Sender<RawMessage>,
+    mode: Mode,
+    progress: bool,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    tokio::task::spawn_blocking(move || {
+        if mode == Mode::Once {
+            let (mut objects, mut bytes) = (0, 0);
+            for s in &sources {
+                let p = s.pending()?;
+                objects += p.objects;
+                bytes += p.bytes;
+            }
+            let mut bar = progress.then(|| Progress::new(objects, bytes));
+            for s in &mut sources {
+                s.scan(&tx, SystemTime::now(), false, |_, size| {
+                    if let Some(b) = bar.as_mut() {
+                        b.object_done(size);
+                    }
+                })?;
+            }
+            if let Some(b) = bar {
+                b.finish();
+            }
+            return Ok(());
+        }
+        let poll = sources
+            .iter()
+            .map(|s| s.config().poll_interval)
+            .min()
+            .unwrap_or(std::time::Duration::from_secs(5));
+        while !stop.load(Ordering::SeqCst) {
+            for s in &mut sources {
+                if let Err(e) = s.scan(&tx, SystemTime::now(), true, |_, _| {}) {
+                    if matches!(e, flowlogd_sources::SourceError::Closed) {
+                        return Ok(());
+                    }
+                    tracing::warn!(source = %s.config().name, error = %e, "scan failed; retrying next poll");
+                }
+            }
+            let deadline = std::time::Instant::now() + poll;
+            while std::time::Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        Ok(())
+    })
+}
+
+async fn parse_stage(
+    rx: Receiver<RawMessage>,
+    tx: Sender<PartialMessage>,
+    partializer: Partializer,
+    opts: ParseOptions,
+    parallelism: usize,
+) -> anyhow::Result<()> {
+    let rx = tokio_stream_from(rx);
+    let mut out = rx
+        .map(|msg| {
+            let partializer = partializer.clone();
+            let opts = opts.clone();
+            // A task per chunk, so partial aggregation runs on all cores; `buffered` keeps
+            // the order of results.
+            tokio::spawn(async move { process(msg, &partializer, opts).await })
+        })
+        .buffered(parallelism);
+    while let Some(m) = out.next().await {
+        let m = m.context("parse task panicked")?;
+        if tx.send(m).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn tokio_stream_from<T: Send + 'static>(rx: Receiver<T>) -> impl futures::Stream<Item = T> {
+    futures::stream::unfold(rx.into_inner(), |mut rx| async move { rx.recv().await.map(|m| (m, rx)) })
+}
+
+async fn process(msg: RawMessage, partializer: &Partializer, opts: ParseOptions) -> PartialMessage {
+    match msg {
+        RawMessage::ObjectFailed(dl) => PartialMessage::ObjectFailed(dl),
+        RawMessage::Ledger(e) => PartialMessage::Ledger(e),
+        RawMessage::Chunk(chunk) => {
+            let id = chunk.id();
+            let object = chunk.object.clone();
+            let parsed = tokio::task::spawn_blocking(move || {
+                flowlogd_formats::parse_chunk(&chunk, &opts)
+            })
+            .await;
+            let parsed = match parsed {
+                Ok(Ok(p)) => p,
+                Ok(Err(e)) => return PartialMessage::ObjectFailed(e.to_dead_letter()),
+                Err(e) => {
+                    return PartialMessage::ObjectFailed(DeadLetter::new(&object, "internal", format!("parser task failed: {e}")))
+                }
+            };
+            match partializer.run(id, object.clone(), parsed).await {
+                Ok(cp) => PartialMessage::Chunk(Box::new(cp)),
+                Err(e) => PartialMessage::ObjectFailed(DeadLetter::new(&object, "engine", e.to_string())),
+            }
+        }
+    }
+}

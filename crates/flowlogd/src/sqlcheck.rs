@@ -1,0 +1,28 @@
+//! Planning every summary's SQL against an empty batch catches bad filter expressions and
+//! types at startup instead of on the first chunk.
+
+use flowlogd_engine::derive::derived_schema;
+use flowlogd_engine::{CompiledSummary, ConfigIssue};
+
+use crate::config::Config;
+
+pub fn check_summaries(cfg: &Config) -> Vec<ConfigIssue> {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else {
+        return Vec::new();
+    };
+    let mut issues = Vec::new();
+    for s in cfg.all_summaries() {
+        let c = CompiledSummary::compile(&s);
+        let r = rt.block_on(flowlogd_engine::sql::run("flows", derived_schema(), Vec::new(), &c.partial_sql));
+        if let Err(e) = r {
+            let idx = cfg.summaries.iter().position(|o| o.name == s.name);
+            let key = idx.map(|i| format!("summaries[{i}]")).unwrap_or_else(|| format!("summary {}", s.name));
+            issues.push(ConfigIssue::new(
+                format!("{key}.filter"),
+                format!("the summary does not plan: {e}"),
+                "fix the SQL filter expression or the column names",
+            ));
+        }
+    }
+    issues
+}

@@ -1,0 +1,97 @@
+//! JSON-lines summaries: one row per line,
+//! `{"summary","window_start","window_end","revision","provisional","keys":{…},"metrics":{…}}`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use arrow::json::LineDelimitedWriter;
+use flowlogd_bus::Emission;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{io, SinkError};
+use crate::SummarySink;
+
+/// `[sinks.jsonl]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonlSinkConfig {
+    /// File the lines are appended to.
+    pub path: PathBuf,
+}
+
+pub struct JsonlSink {
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl JsonlSink {
+    pub fn open(cfg: &JsonlSinkConfig) -> Result<Self, SinkError> {
+        if let Some(dir) = cfg.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&cfg.path)
+            .map_err(io(&cfg.path))?;
+        Ok(Self {
+            path: cfg.path.clone(),
+            out: BufWriter::new(f),
+        })
+    }
+}
+
+/// The JSON objects of an emission's rows.
+pub fn emission_rows(e: &Emission) -> Result<Vec<Value>, SinkError> {
+    let mut buf = Vec::new();
+    {
+        let mut w = LineDelimitedWriter::new(&mut buf);
+        w.write(&e.batch)?;
+        w.finish()?;
+    }
+    let start = fmt_ts(e.window_start_ms);
+    let end = fmt_ts(e.window_end_ms);
+    let mut rows = Vec::with_capacity(e.batch.num_rows());
+    for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let mut obj: Map<String, Value> = serde_json::from_slice(line)?;
+        let mut keys = Map::new();
+        for k in &e.keys {
+            keys.insert(k.clone(), obj.remove(k).unwrap_or(Value::Null));
+        }
+        let mut row = Map::new();
+        row.insert("summary".into(), Value::from(e.summary.as_str()));
+        row.insert("window_start".into(), Value::from(start.as_str()));
+        row.insert("window_end".into(), Value::from(end.as_str()));
+        row.insert("revision".into(), Value::from(e.revision));
+        row.insert("provisional".into(), Value::from(e.provisional));
+        row.insert("keys".into(), Value::Object(keys));
+        row.insert("metrics".into(), Value::Object(obj));
+        rows.push(Value::Object(row));
+    }
+    Ok(rows)
+}
+
+fn fmt_ts(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+impl SummarySink for JsonlSink {
+    fn name(&self) -> &str {
+        "jsonl"
+    }
+
+    fn write(&mut self, emissions: &[Emission]) -> Result<(), SinkError> {
+        for e in emissions {
+            for row in emission_rows(e)? {
+                serde_json::to_writer(&mut self.out, &row)?;
+                self.out.write_all(b"\n").map_err(io(&self.path))?;
+            }
+        }
+        self.out.flush().map_err(io(&self.path))?;
+        self.out.get_ref().sync_data().map_err(io(&self.path))
+    }
+}

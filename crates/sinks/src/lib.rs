@@ -1,0 +1,32 @@
+//! # flowlogd-sinks
+//!
+//! Where summaries and rejects go. Every sink is idempotent for a given
+//! (summary, window, revision), because after a crash the engine may emit the same revision
+//! again:
+//!
+//! - [`parquet`]: one file per (summary, window) in a Hive layout, replaced atomically by
+//!   rename, so a SQL reader of the directory sees exactly the latest revision of every
+//!   window and never a partial file.
+//! - [`jsonl`]: one summary row per line with its revision; consumers upsert on
+//!   (summary, window_start, keys) and keep the highest revision.
+//! - [`deadletter`]: rejected lines, objects and too-late records as JSON lines.
+
+pub mod deadletter;
+pub mod emission;
+pub mod error;
+pub mod jsonl;
+pub mod parquet;
+
+pub use deadletter::{DeadLetterSink, DeadLetterSinkConfig};
+pub use error::SinkError;
+pub use jsonl::{JsonlSink, JsonlSinkConfig};
+pub use parquet::{ParquetSink, ParquetSinkConfig};
+
+use flowlogd_bus::Emission;
+
+/// A summary output.
+pub trait SummarySink: Send {
+    fn name(&self) -> &str;
+    /// Writes emissions durably before returning (the engine checkpoints after this).
+    fn write(&mut self, emissions: &[Emission]) -> Result<(), SinkError>;
+}
