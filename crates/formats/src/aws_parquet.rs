@@ -38,11 +38,21 @@ impl ParquetRows {
             object: object.to_owned(),
             reason: e.to_string(),
         };
-        let reader = ParquetRecordBatchReaderBuilder::try_new(input)
-            .map_err(perr)?
-            .with_batch_size(opts.batch_rows.max(1))
-            .build()
-            .map_err(perr)?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(input).map_err(perr)?;
+        // A Parquet file whose columns are mostly not AWS flow-log fields (e.g. OCSF from
+        // Security Lake) is another format: refuse it rather than emit near-empty rows.
+        let names: Vec<&str> = builder.schema().fields().iter().map(|f| f.name().as_str()).collect();
+        let known = names.iter().filter(|n| aws_field(n).is_some()).count();
+        if known == 0 || known * 2 < names.len() {
+            return Err(FormatError::Parquet {
+                object: object.to_owned(),
+                reason: format!(
+                    "not an AWS VPC flow-log Parquet: {known} of {} columns are flow-log fields",
+                    names.len()
+                ),
+            });
+        }
+        let reader = builder.with_batch_size(opts.batch_rows.max(1)).build().map_err(perr)?;
         Ok(Self {
             object: object.to_owned(),
             reader,
