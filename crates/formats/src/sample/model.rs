@@ -233,7 +233,7 @@ pub(crate) const SHORT_MIX: &[(Kind, f64)] = &[
     (Kind::Dns, 0.10),
     (Kind::Ntp, 0.02),
     (Kind::Ping, 0.015),
-    (Kind::Scan, 0.05),
+    (Kind::Scan, 0.012),
 ];
 
 /// Picks from a weight table.
