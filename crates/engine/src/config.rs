@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigIssue;
+use crate::orientation::OrientationConfig;
 
 /// `[engine]`: windows, emission and state retention.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +32,8 @@ pub struct EngineConfig {
     pub checkpoint_interval: Duration,
     /// Chunks parsed and pre-aggregated in parallel.
     pub parallelism: usize,
+    /// How records are oriented into client → server for the `connections` summary.
+    pub orientation: OrientationConfig,
 }
 
 impl Default for EngineConfig {
@@ -45,6 +48,7 @@ impl Default for EngineConfig {
             parallelism: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            orientation: OrientationConfig::default(),
         }
     }
 }
@@ -72,6 +76,7 @@ impl EngineConfig {
                 "set retention >= grace, e.g. \"24h\"",
             ));
         }
+        self.orientation.validate(issues);
         if self.parallelism == 0 {
             issues.push(ConfigIssue::new("engine.parallelism", "must be >= 1", "use the number of cores"));
         }
@@ -172,8 +177,33 @@ impl SummaryConfig {
         }
     }
 
+    /// `connections`: the service view. Every record oriented into client → server :
+    /// service port, responses folded into the connection they answer, bytes both ways.
+    pub fn connections() -> Self {
+        Self {
+            name: "connections".into(),
+            group_by: [
+                "provider", "account_id", "region", "vpc_id", "client_addr", "server_addr",
+                "server_port", "protocol", "action",
+            ]
+            .map(String::from)
+            .to_vec(),
+            metrics: vec![
+                m("records", MetricFn::Count, None),
+                m("flows", MetricFn::Flows, None),
+                m("packets_c2s", MetricFn::Sum, Some("packets_c2s")),
+                m("bytes_c2s", MetricFn::Sum, Some("bytes_c2s")),
+                m("packets_s2c", MetricFn::Sum, Some("packets_s2c")),
+                m("bytes_s2c", MetricFn::Sum, Some("bytes_s2c")),
+                m("first_seen", MetricFn::Min, Some("start")),
+                m("last_seen", MetricFn::Max, Some("end")),
+            ],
+            filter: Some("log_status = 'OK'".into()),
+        }
+    }
+
     pub fn builtins() -> Vec<Self> {
-        vec![Self::traffic(), Self::rejected_by_source()]
+        vec![Self::traffic(), Self::connections(), Self::rejected_by_source()]
     }
 
     pub fn validate(&self, key: &str, columns: &[&str], issues: &mut Vec<ConfigIssue>) {

@@ -1,5 +1,5 @@
 //! Columns derived from each record before partial aggregation, so summaries can group by
-//! them: the event-time window.
+//! them: the event-time window and the client/server orientation.
 
 use std::sync::Arc;
 
@@ -9,12 +9,21 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use flowlogd_formats::{flow_schema, Col};
 
+use crate::orientation::{OrientedKind, Orienter, ORIENTED_COLUMNS};
 use crate::summary::WINDOW_COL;
 
 /// The schema summaries run over: the normalized flow schema plus derived columns.
 pub fn derived_schema() -> SchemaRef {
     let base = flow_schema();
     let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for (name, kind) in ORIENTED_COLUMNS {
+        let dt = match kind {
+            OrientedKind::Str => DataType::Utf8,
+            OrientedKind::U16 => DataType::UInt16,
+            OrientedKind::U64 => DataType::UInt64,
+        };
+        fields.push(Field::new(name, dt, true));
+    }
     fields.push(Field::new(
         WINDOW_COL,
         DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
@@ -26,6 +35,7 @@ pub fn derived_schema() -> SchemaRef {
 /// Names of every column a summary may use.
 pub fn column_names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = flowlogd_formats::COLUMNS.iter().map(|c| c.name).collect();
+    names.extend(ORIENTED_COLUMNS.iter().map(|(n, _)| *n));
     names.push(WINDOW_COL);
     names
 }
@@ -36,7 +46,7 @@ pub fn window_start(ts_ms: i64, window_ms: i64) -> i64 {
 }
 
 /// Adds the derived columns to a normalized batch.
-pub fn derive(batch: &RecordBatch, window_ms: i64) -> Result<RecordBatch, ArrowError> {
+pub fn derive(batch: &RecordBatch, window_ms: i64, orienter: &Orienter) -> Result<RecordBatch, ArrowError> {
     let start = batch
         .column(Col::Start as usize)
         .as_primitive::<TimestampMillisecondType>();
@@ -46,6 +56,7 @@ pub fn derive(batch: &RecordBatch, window_ms: i64) -> Result<RecordBatch, ArrowE
         .collect::<TimestampMillisecondArray>()
         .with_timezone("UTC");
     let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
+    cols.extend(orienter.columns(batch)?);
     cols.push(Arc::new(windows));
     RecordBatch::try_new(derived_schema(), cols)
 }

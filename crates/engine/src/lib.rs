@@ -24,6 +24,7 @@ pub mod clock;
 pub mod config;
 pub mod derive;
 pub mod error;
+pub mod orientation;
 pub mod partial;
 pub mod sql;
 pub mod summary;

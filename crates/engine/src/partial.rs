@@ -10,7 +10,9 @@ use arrow::record_batch::RecordBatch;
 use flowlogd_bus::{ChunkPartials, SummaryPartial};
 use flowlogd_formats::{ObjectStats, Parsed};
 
+use crate::config::EngineConfig;
 use crate::derive::{count_windows, derive, derived_schema};
+use crate::orientation::Orienter;
 use crate::error::EngineError;
 use crate::summary::CompiledSummary;
 use crate::sql;
@@ -20,13 +22,15 @@ use crate::sql;
 pub struct Partializer {
     summaries: Vec<CompiledSummary>,
     window_ms: i64,
+    orienter: Orienter,
 }
 
 impl Partializer {
-    pub fn new(summaries: Vec<CompiledSummary>, window_ms: i64) -> Self {
+    pub fn new(summaries: Vec<CompiledSummary>, cfg: &EngineConfig) -> Self {
         Self {
             summaries,
-            window_ms,
+            window_ms: cfg.window_ms(),
+            orienter: Orienter::new(&cfg.orientation),
         }
     }
 
@@ -51,7 +55,7 @@ impl Partializer {
             if p.batch.num_rows() == 0 {
                 continue;
             }
-            let d = derive(&p.batch, self.window_ms)?;
+            let d = derive(&p.batch, self.window_ms, &self.orienter)?;
             unwindowed += count_windows(&d, &mut window_records);
             derived.push(d);
         }

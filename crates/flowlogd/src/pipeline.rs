@@ -60,7 +60,7 @@ pub async fn run(cfg: Config, opts: Options, shutdown: watch::Receiver<bool>) ->
 
     let stop = Arc::new(AtomicBool::new(false));
     let source_task = spawn_sources(sources, raw_tx, opts.mode, opts.progress, stop.clone());
-    let partializer = Partializer::new(summaries, cfg.engine.window_ms());
+    let partializer = Partializer::new(summaries, &cfg.engine);
     let parse_task = tokio::spawn(parse_stage(raw_rx, part_tx, partializer, parse_opts, parallelism));
 
     let mut shutdown = shutdown;
@@ -199,7 +199,7 @@ async fn parse_stage(
     parallelism: usize,
 ) -> anyhow::Result<()> {
     let rx = tokio_stream_from(rx);
-    let mut out = rx
+    let out = rx
         .map(|msg| {
             let partializer = partializer.clone();
             let opts = opts.clone();
@@ -208,6 +208,7 @@ async fn parse_stage(
             tokio::spawn(async move { process(msg, &partializer, opts).await })
         })
         .buffered(parallelism);
+    let mut out = std::pin::pin!(out);
     while let Some(m) = out.next().await {
         let m = m.context("parse task panicked")?;
         if tx.send(m).await.is_err() {

@@ -1,0 +1,149 @@
+//! Continuous mode on a scaled clock (one hour of event time in 2.4 s): files arriving out
+//! of order reach the same final revision as `run --once`; a window that gets late data
+//! is emitted again as revision 2; records for a window whose state was dropped are
+//! counted as too late and sent to the dead-letter output.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const T0: &str = "2024-05-01T00:00:00Z";
+
+fn config(input: &Path, out: &Path) -> String {
+    format!(
+        r#"
+state_dir = "{out}/state"
+[engine]
+tick = "10m"
+grace = "20m"
+retention = "2h"
+checkpoint_interval = "300ms"
+[[sources.local]]
+path = "{input}"
+poll_interval = "50ms"
+settle = "0s"
+[sinks.parquet]
+path = "{out}/parquet"
+[sinks.jsonl]
+path = "{out}/summaries.jsonl"
+[sinks.dead_letter]
+path = "{out}/deadletter.jsonl"
+"#,
+        input = input.display(),
+        out = out.display()
+    )
+}
+
+fn copy_into(src_root: &Path, file: &Path, dst_root: &Path, rename: Option<&str>) {
+    let rel = file.strip_prefix(src_root).unwrap();
+    let mut dst = dst_root.join(rel);
+    if let Some(n) = rename {
+        dst.set_file_name(n);
+    }
+    std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+    // Copy under a hidden name, then rename: the source never sees half a file.
+    let tmp = dst.with_file_name(format!(".{}.tmp", dst.file_name().unwrap().to_string_lossy()));
+    std::fs::copy(file, &tmp).unwrap();
+    std::fs::rename(&tmp, &dst).unwrap();
+}
+
+fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn jsonl_has(path: &Path, window_start: &str, revision: u32) -> bool {
+    std::fs::read_to_string(path).unwrap_or_default().lines().any(|l| {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        v["window_start"] == window_start && v["revision"] == revision && v["summary"] == "traffic"
+    })
+}
+
+/// AWS text objects whose 5-minute stamp is in hour 00 (records of window 0).
+fn hour0_aws(files: &[PathBuf]) -> Vec<PathBuf> {
+    files
+        .iter()
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.ends_with(".log.gz") && n.contains("_20240501T00")
+        })
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn continuous_revisions_match_once_and_too_late_is_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let all = tmp.path().join("all");
+    gen(&all, 40_000, T0, 3, 21);
+    let files = files(&all);
+    let held_back: Vec<PathBuf> = hour0_aws(&files).into_iter().step_by(2).collect();
+    assert!(!held_back.is_empty());
+
+    let input = tmp.path().join("in");
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    let cfg = out.join("flowlogd.toml");
+    std::fs::write(&cfg, config(&input, &out)).unwrap();
+
+    // Everything but the held-back files, newest first (out of order).
+    for f in files.iter().rev().filter(|f| !held_back.contains(f)) {
+        copy_into(&all, f, &input, None);
+    }
+    let child = Command::new(bin())
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env("FLOWLOGD_TEST_CLOCK", format!("{T0}@1500"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let jsonl = out.join("summaries.jsonl");
+    // Window 0 closes at 01:20 (3.2 s); its first revision lacks the held-back records.
+    wait_for("window 0 revision 1", Duration::from_secs(30), || jsonl_has(&jsonl, "2024-05-01T00:00:00Z", 1));
+    assert!(!jsonl_has(&jsonl, "2024-05-01T00:00:00Z", 2));
+    for f in &held_back {
+        copy_into(&all, f, &input, None);
+    }
+    wait_for("window 0 revision 2", Duration::from_secs(30), || jsonl_has(&jsonl, "2024-05-01T00:00:00Z", 2));
+    // The last window (02:00) closes at 03:20; window 0's state is dropped after 03:00.
+    wait_for("window 2 revision 1", Duration::from_secs(30), || jsonl_has(&jsonl, "2024-05-01T02:00:00Z", 1));
+    std::thread::sleep(Duration::from_millis(800));
+    // A copy of a window-0 object under a new name arrives after retention: too late.
+    let late_name = format!("late-{}", held_back[0].file_name().unwrap().to_string_lossy());
+    copy_into(&all, &held_back[0], &input, Some(&late_name));
+    let dead = out.join("deadletter.jsonl");
+    wait_for("too-late dead letters", Duration::from_secs(30), || {
+        std::fs::read_to_string(&dead).unwrap_or_default().contains("too_late")
+    });
+
+    // SIGTERM: drain, checkpoint, exit 0.
+    send_sigterm(child.id());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let acct = accounting(&output.stdout);
+    assert!(acct["too_late"].parse::<u64>().unwrap() > 0);
+
+    // The final revision of every window equals `run --once` over the same files.
+    std::fs::remove_file(input.join(held_back[0].strip_prefix(&all).unwrap()).with_file_name(&late_name)).unwrap();
+    let once_out = tmp.path().join("once");
+    run_ok(&["run", "--once", "--quiet", "--input", input.to_str().unwrap(), "--output", once_out.to_str().unwrap()]);
+    // (Rows compared without the revision column, which differs by design.)
+    let expected = all_output_rows(&once_out.join("parquet")).await;
+    let actual = all_output_rows(&out.join("parquet")).await;
+    assert_eq!(actual, expected, "continuous final revisions differ from --once");
+    let revs = rows(&sql(None, Some(&out.join("parquet")), "SELECT DISTINCT window_start, revision FROM traffic ORDER BY 1").await);
+    assert!(revs.iter().any(|r| r.ends_with("|2")), "no window reached revision 2: {revs:?}");
+}
+
+fn send_sigterm(pid: u32) {
+    let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+}
