@@ -1,0 +1,124 @@
+//! Bounded memory and throughput of the streaming reader on large generated gzip objects.
+//!
+//! - `streams_large_gzip_in_bounded_memory`: always on, ~48 MiB decompressed.
+//! - `streams_1gb_gzip_in_bounded_memory`: `#[ignore]` (about 1 GiB; run with
+//!   `cargo test --release -p flowlogd-formats --test streaming -- --ignored`).
+//! - `throughput`: `#[ignore]`, prints records/s for parse-to-Arrow vs gzip-only.
+//!
+//! Each test file is its own process, so VmHWM (peak RSS) reflects this file's tests only.
+
+use std::io::{BufWriter, Read, Write};
+use std::time::Instant;
+
+use flate2::write::GzEncoder;
+use flowlogd_formats::reader::{open_path, open_text};
+use flowlogd_formats::{FormatHint, ParseOptions};
+
+/// Writes `lines` default-format lines (plus a header) gzip-compressed to a temp file.
+fn make_gz(lines: usize) -> (tempfile::TempPath, u64) {
+    let f = tempfile::NamedTempFile::new().expect("tmp");
+    let (file, path) = f.into_parts();
+    let mut e = GzEncoder::new(BufWriter::new(file), flate2::Compression::fast());
+    let mut raw = 0u64;
+    let header = b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
+    e.write_all(header).expect("w");
+    raw += header.len() as u64;
+    let mut line = String::new();
+    for i in 0..lines {
+        line.clear();
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            line,
+            "2 123456789010 eni-{:08x} 10.{}.{}.{} 172.31.{}.{} {} 443 6 {} {} {} {} {} OK",
+            i % 5000,
+            (i >> 16) & 255,
+            (i >> 8) & 255,
+            i & 255,
+            (i >> 3) & 255,
+            i % 251,
+            1024 + i % 60000,
+            1 + i % 97,
+            40 + i % 9000,
+            1_700_000_000 + (i / 1000) as u64,
+            1_700_000_060 + (i / 1000) as u64,
+            if i % 7 == 0 { "REJECT" } else { "ACCEPT" },
+        );
+        e.write_all(line.as_bytes()).expect("w");
+        raw += line.len() as u64;
+    }
+    e.finish().expect("finish").flush().expect("flush");
+    (path, raw)
+}
+
+fn peak_rss_mb() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = l.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
+}
+
+fn stream(lines: usize) {
+    let (path, raw) = make_gz(lines);
+    let opts = ParseOptions { batch_rows: 16 * 1024, ..ParseOptions::default() };
+    let t = Instant::now();
+    let mut r = open_path(&path, FormatHint::Auto, &opts).expect("open");
+    let mut rows = 0usize;
+    for p in r.by_ref() {
+        let p = p.expect("batch");
+        assert!(p.batch.num_rows() <= opts.batch_rows);
+        rows += p.batch.num_rows();
+    }
+    assert_eq!(rows, lines);
+    assert_eq!(r.stats().records as usize, lines);
+    let peak = peak_rss_mb();
+    println!("{} MiB decompressed, {rows} rows in {:?}; peak RSS {peak:?} MiB", raw >> 20, t.elapsed());
+    if let Some(p) = peak {
+        assert!(p < 256, "peak RSS {p} MiB");
+    }
+}
+
+#[test]
+fn streams_large_gzip_in_bounded_memory() {
+    stream(400_000); // ~48 MiB decompressed
+}
+
+#[test]
+#[ignore = "about 1 GiB decompressed; run in release mode"]
+fn streams_1gb_gzip_in_bounded_memory() {
+    stream(8_500_000);
+}
+
+#[test]
+#[ignore = "performance measurement; run in release mode with --nocapture"]
+fn throughput() {
+    let lines = 2_000_000;
+    let (path, raw) = make_gz(lines);
+    let t = Instant::now();
+    let mut r = open_text(Box::new(std::fs::File::open(&path).expect("open")));
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n = 0u64;
+    loop {
+        let k = r.read(&mut buf).expect("read");
+        if k == 0 {
+            break;
+        }
+        n += k as u64;
+    }
+    assert_eq!(n, raw);
+    let gz_only = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let opts = ParseOptions::default();
+    let rows: usize = open_path(&path, FormatHint::Auto, &opts)
+        .expect("open")
+        .map(|p| p.expect("batch").batch.num_rows())
+        .sum();
+    let parse = t.elapsed().as_secs_f64();
+    assert_eq!(rows, lines);
+    println!(
+        "gzip only: {:.0} lines/s ({:.0} MB/s); parse to Arrow: {:.0} records/s ({:.0}% of gzip-only)",
+        lines as f64 / gz_only,
+        raw as f64 / gz_only / 1e6,
+        lines as f64 / parse,
+        100.0 * gz_only / parse
+    );
+}
