@@ -4,6 +4,7 @@ pub mod gen;
 pub mod parse;
 pub mod query;
 pub mod run;
+pub mod schema;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ pub enum Command {
     Query(query::QueryArgs),
     /// Check a config file and report every error by key with a fix.
     ValidateConfig(validate::ValidateArgs),
+    /// Print the normalized flow schema (and derived columns) as a Markdown table.
+    Schema(schema::SchemaArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -41,5 +44,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(a) => run::run(a),
         Command::Query(a) => query::run(a),
         Command::ValidateConfig(a) => validate::run(a),
+        Command::Schema(a) => schema::run(a),
     }
 }
