@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# flowlogd's test entry point (CI runs exactly this via .ci/run):
+#   1. installs/starts the local cloud stand-ins (scripts/emulators.sh: moto, Azurite, tansu),
+#   2. runs every test of the workspace with them (`cargo test --workspace`); tests that need
+#      a service read its variable (MOTO_ENDPOINT, AZURITE_BLOB_ENDPOINT, KAFKA_BROKERS, …) and
+#      skip themselves only when it is unset, which this script never leaves it,
+#   3. stops the services (also on failure or Ctrl-C) and prints the time of each phase.
+# Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p flowlogd-formats`).
+# Caches outside the clone: CARGO_TARGET_DIR and FLOWLOGD_CACHE (default ~/.cache/flowlogd).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export FLOWLOGD_CACHE="${FLOWLOGD_CACHE:-$HOME/.cache/flowlogd}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$FLOWLOGD_CACHE/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+PHASES=()
+T_ALL=$(now)
+
+T=$(now)
+# shellcheck source=scripts/emulators.sh
+source scripts/emulators.sh          # sets the EXIT trap that stops the emulators
+PHASES+=("emulators (install + start): $(since "$T") s")
+
+summary() {
+  local rc=$?
+  emu_stop
+  echo
+  echo "== timings =="
+  local p
+  for p in "${PHASES[@]}"; do echo "  $p"; done
+  echo "  total: $(since "$T_ALL") s"
+  return $rc
+}
+trap summary EXIT
+
+T=$(now)
+echo "== cargo build (tests) =="
+cargo test --workspace --no-run "$@"
+PHASES+=("cargo build of tests: $(since "$T") s")
+
+T=$(now)
+echo "== cargo test =="
+cargo test --workspace "$@"
+PHASES+=("cargo test: $(since "$T") s")
