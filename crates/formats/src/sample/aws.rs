@@ -11,7 +11,7 @@
 //! open files to a handful per flow log.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,8 +19,6 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Int32Builder, Int64Builder, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use flate2::write::GzEncoder;
-use flate2::Compression as GzLevel;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
@@ -28,6 +26,7 @@ use parquet::file::properties::WriterProperties;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::deflate::Deflater;
 use super::model::{self, ephemeral_port, pick, InetHost, Kind, Role, Shape, Svc, SHORT_MIX};
 use super::text::{civil, decimal_digits, hex_digits, push_i64, push_padded, push_u64, splitmix64};
 use super::{create_file, GenConfig, GenFile, GenReport, SampleFormat, AWS_V5_CUSTOM_FIELDS};
@@ -443,7 +442,7 @@ pub(super) fn generate(cfg: &GenConfig, formats: &[SampleFormat], out_dir: &Path
     let t_end = t0 + i64::from(cfg.hours) * 3600;
     let n_epochs = (t_end - t0) / l;
     let budget = cfg.records as f64 / n_epochs as f64;
-    let mut out = Outputs::new(cfg, &world, out_dir);
+    let mut out = Outputs::new(cfg, &world, out_dir)?;
     let mut active: Vec<Conv> = Vec::new();
     let mut persistent_rate = 0.0f64;
     // Connection pools already open when the range starts.
@@ -510,12 +509,7 @@ pub(super) fn generate(cfg: &GenConfig, formats: &[SampleFormat], out_dir: &Path
         });
         out.close_before(epoch_start)?;
     }
-    out.close_before(i64::MAX)?;
-    report.late_records += out.late_records;
-    for f in out.done.drain(..) {
-        report.add(f);
-    }
-    Ok(())
+    out.finish(report)
 }
 
 /// The flow part of a record (absent on NODATA/SKIPDATA rows).
@@ -546,7 +540,8 @@ struct Rec<'a> {
 }
 
 enum Sink {
-    Text { enc: GzEncoder<File>, buf: Vec<u8>, v5: bool },
+    /// A gzip stream on the [`Deflater`] thread, fed from `buf`.
+    Text { id: u64, buf: Vec<u8>, v5: bool },
     Parquet { w: ArrowWriter<File>, cols: Box<PqCols> },
 }
 
@@ -572,14 +567,15 @@ struct Outputs<'a> {
     t_end: i64,
     l: i64,
     open: Vec<Vec<OpenFile>>,
-    done: Vec<GenFile>,
+    done: Vec<Done>,
+    deflater: Deflater,
     late_records: u64,
     schema: SchemaRef,
 }
 
 impl<'a> Outputs<'a> {
-    fn new(cfg: &GenConfig, world: &World, out_dir: &'a Path) -> Self {
-        Outputs {
+    fn new(cfg: &GenConfig, world: &World, out_dir: &'a Path) -> io::Result<Self> {
+        Ok(Outputs {
             out_dir,
             seed: cfg.seed,
             gzip_level: cfg.gzip_level.min(9),
@@ -592,7 +588,24 @@ impl<'a> Outputs<'a> {
             done: Vec::new(),
             late_records: 0,
             schema: parquet_schema(),
+            deflater: Deflater::new(TEXT_BUF + 1024)?,
+        })
+    }
+
+    /// Closes everything, waits for the gzip worker, then records sizes and delivery times.
+    fn finish(mut self, report: &mut GenReport) -> io::Result<()> {
+        self.close_before(i64::MAX)?;
+        self.deflater.finish()?;
+        report.late_records += self.late_records;
+        for d in self.done {
+            let path = self.out_dir.join(&d.file.path);
+            if let (Ok(file), Ok(secs)) = (File::options().write(true).open(&path), u64::try_from(d.delivered)) {
+                let _ = file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+            }
+            let bytes = std::fs::metadata(&path)?.len();
+            report.add(GenFile { bytes, ..d.file });
         }
+        Ok(())
     }
 
     /// The records interface `x` logs for conversation `c` in the window it closes during the
@@ -710,14 +723,13 @@ impl<'a> Outputs<'a> {
             Some(i) => {
                 let old = files.swap_remove(i);
                 let part = old.part + 1;
-                let done = finish(self.out_dir, old)?;
-                self.done.push(done);
-                let f = open_file(self.out_dir, self.seed, self.gzip_level, &self.schema, rec.fl, fl_idx, slot, late, part)?;
+                self.done.push(finish(&mut self.deflater, old)?);
+                let f = open_file(&mut self.deflater, self.out_dir, self.seed, self.gzip_level, &self.schema, rec.fl, fl_idx, slot, late, part)?;
                 files.push(f);
                 files.len() - 1
             }
             None => {
-                let f = open_file(self.out_dir, self.seed, self.gzip_level, &self.schema, rec.fl, fl_idx, slot, late, 0)?;
+                let f = open_file(&mut self.deflater, self.out_dir, self.seed, self.gzip_level, &self.schema, rec.fl, fl_idx, slot, late, 0)?;
                 files.push(f);
                 files.len() - 1
             }
@@ -728,15 +740,14 @@ impl<'a> Outputs<'a> {
             self.late_records += 1;
         }
         match &mut f.sink {
-            Sink::Text { enc, buf, v5 } => {
+            Sink::Text { id, buf, v5 } => {
                 if *v5 {
                     line_v5(buf, &rec);
                 } else {
                     line_v2(buf, &rec);
                 }
                 if buf.len() >= TEXT_BUF {
-                    enc.write_all(buf)?;
-                    buf.clear();
+                    self.deflater.write(*id, buf)?;
                 }
             }
             Sink::Parquet { w, cols } => {
@@ -757,7 +768,7 @@ impl<'a> Outputs<'a> {
             while i < files.len() {
                 if t == i64::MAX || (files[i].slot + 1) * SLOT_SECS <= t {
                     let f = files.swap_remove(i);
-                    self.done.push(finish(self.out_dir, f)?);
+                    self.done.push(finish(&mut self.deflater, f)?);
                 } else {
                     i += 1;
                 }
@@ -769,6 +780,7 @@ impl<'a> Outputs<'a> {
 
 #[allow(clippy::too_many_arguments)]
 fn open_file(
+    deflater: &mut Deflater,
     out_dir: &Path,
     seed: u64,
     gzip_level: u32,
@@ -830,18 +842,17 @@ fn open_file(
             let fields: &[&str] = if v5 { AWS_V5_CUSTOM_FIELDS } else { AWS_V2_FIELDS };
             buf.extend_from_slice(fields.join(" ").as_bytes());
             buf.push(b'\n');
-            Sink::Text { enc: GzEncoder::new(file, GzLevel::new(gzip_level)), buf, v5 }
+            Sink::Text { id: deflater.open(file, gzip_level)?, buf, v5 }
         }
     };
     Ok(OpenFile { slot, late, part, stamp, rel, format: fl.format, records: 0, sink })
 }
 
-fn finish(out_dir: &Path, f: OpenFile) -> io::Result<GenFile> {
+/// Finishes a file's stream. Its size and time are filled in by [`Outputs::finish`] once the
+/// gzip worker is done with it.
+fn finish(deflater: &mut Deflater, f: OpenFile) -> io::Result<Done> {
     match f.sink {
-        Sink::Text { mut enc, buf, .. } => {
-            enc.write_all(&buf)?;
-            enc.finish()?.flush()?;
-        }
+        Sink::Text { id, buf, .. } => deflater.close(id, buf)?,
         Sink::Parquet { mut w, mut cols } => {
             if cols.rows > 0 {
                 let batch = cols.finish(&parquet_schema())?;
@@ -850,15 +861,16 @@ fn finish(out_dir: &Path, f: OpenFile) -> io::Result<GenFile> {
             w.close().map_err(io::Error::other)?;
         }
     }
-    let path = out_dir.join(&f.rel);
-    // S3's Last-Modified is a few minutes after the slot: mirror it in the file time so that
+    // S3's Last-Modified is a few minutes after the slot: mirrored in the file time so that
     // tools sorting by mtime see a delivery order.
     let delivered = (f.stamp + 1) * SLOT_SECS + 120 + (splitmix64(f.stamp as u64 ^ u64::from(f.part)) % 480) as i64;
-    if let (Ok(file), Ok(secs)) = (File::options().write(true).open(&path), u64::try_from(delivered)) {
-        let _ = file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
-    }
-    let bytes = std::fs::metadata(&path)?.len();
-    Ok(GenFile { path: f.rel, format: f.format, records: f.records, bytes, late: f.late })
+    Ok(Done { file: GenFile { path: f.rel, format: f.format, records: f.records, bytes: 0, late: f.late }, delivered })
+}
+
+/// A finished file and its simulated delivery time.
+struct Done {
+    file: GenFile,
+    delivered: i64,
 }
 
 #[inline]

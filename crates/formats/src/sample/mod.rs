@@ -39,6 +39,7 @@
 
 mod aws;
 mod azure;
+mod deflate;
 mod model;
 mod text;
 
