@@ -18,7 +18,11 @@ use crate::{DeadLetter, FlowBatchBuilder, FormatError, ObjectStats, ParseOptions
 pub const FORMAT_NAME: &str = "aws-vpc-parquet";
 
 /// Parses a whole Parquet object held in memory.
-pub fn parse_bytes(object: &str, data: &[u8], opts: &ParseOptions) -> Result<Vec<Parsed>, FormatError> {
+pub fn parse_bytes(
+    object: &str,
+    data: &[u8],
+    opts: &ParseOptions,
+) -> Result<Vec<Parsed>, FormatError> {
     let rows = ParquetRows::new(object, bytes::Bytes::copy_from_slice(data), opts)?;
     rows.collect()
 }
@@ -33,7 +37,11 @@ pub struct ParquetRows {
 }
 
 impl ParquetRows {
-    pub fn new<R: ChunkReader + 'static>(object: &str, input: R, opts: &ParseOptions) -> Result<Self, FormatError> {
+    pub fn new<R: ChunkReader + 'static>(
+        object: &str,
+        input: R,
+        opts: &ParseOptions,
+    ) -> Result<Self, FormatError> {
         let perr = |e: parquet::errors::ParquetError| FormatError::Parquet {
             object: object.to_owned(),
             reason: e.to_string(),
@@ -41,7 +49,12 @@ impl ParquetRows {
         let builder = ParquetRecordBatchReaderBuilder::try_new(input).map_err(perr)?;
         // A Parquet file whose columns are mostly not AWS flow-log fields (e.g. OCSF from
         // Security Lake) is another format: refuse it rather than emit near-empty rows.
-        let names: Vec<&str> = builder.schema().fields().iter().map(|f| f.name().as_str()).collect();
+        let names: Vec<&str> = builder
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
         let known = names.iter().filter(|n| aws_field(n).is_some()).count();
         if known == 0 || known * 2 < names.len() {
             return Err(FormatError::Parquet {
@@ -52,7 +65,10 @@ impl ParquetRows {
                 ),
             });
         }
-        let reader = builder.with_batch_size(opts.batch_rows.max(1)).build().map_err(perr)?;
+        let reader = builder
+            .with_batch_size(opts.batch_rows.max(1))
+            .build()
+            .map_err(perr)?;
         Ok(Self {
             object: object.to_owned(),
             reader,
@@ -153,7 +169,12 @@ enum Column {
 impl Column {
     fn new(arr: &ArrayRef) -> Option<Column> {
         let dt = arr.data_type();
-        if dt.is_integer() || matches!(dt, DataType::Float32 | DataType::Float64 | DataType::Boolean) {
+        if dt.is_integer()
+            || matches!(
+                dt,
+                DataType::Float32 | DataType::Float64 | DataType::Boolean
+            )
+        {
             let a = cast(arr, &DataType::Int64).ok()?;
             return Some(Column::Int(a.as_primitive::<Int64Type>().clone()));
         }

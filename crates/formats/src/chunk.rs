@@ -55,7 +55,9 @@ impl Chunk {
 pub fn parse_chunk(chunk: &Chunk, opts: &ParseOptions) -> Result<Vec<Parsed>, FormatError> {
     match chunk.format {
         ChunkFormat::AwsText => Ok(crate::aws_text::parse_chunk(chunk, opts)),
-        ChunkFormat::AwsParquet => crate::aws_parquet::parse_bytes(&chunk.object, &chunk.data, opts),
+        ChunkFormat::AwsParquet => {
+            crate::aws_parquet::parse_bytes(&chunk.object, &chunk.data, opts)
+        }
         ChunkFormat::AzureJson => crate::azure::parse_chunk(chunk, opts),
     }
 }

@@ -89,14 +89,38 @@ mod tests {
 
     #[test]
     fn by_content_and_name() {
-        assert_eq!(detect(FormatHint::Auto, "x", &[0x1f, 0x8b, 8]), ChunkFormat::AwsText);
-        assert_eq!(detect(FormatHint::Auto, "x", b"PAR1...."), ChunkFormat::AwsParquet);
-        assert_eq!(detect(FormatHint::Auto, "x", b"\xEF\xBB\xBF {"), ChunkFormat::AzureJson);
-        assert_eq!(detect(FormatHint::Auto, "x", b"  [ "), ChunkFormat::AzureJson);
-        assert_eq!(detect(FormatHint::Auto, "a.log", b"version x"), ChunkFormat::AwsText);
-        assert_eq!(detect(FormatHint::Auto, "a.parquet", b""), ChunkFormat::AwsParquet);
-        assert_eq!(detect(FormatHint::AzureJson, "a.log", b"v"), ChunkFormat::AzureJson);
-        assert_eq!("aws-parquet".parse::<FormatHint>().unwrap(), FormatHint::AwsParquet);
+        assert_eq!(
+            detect(FormatHint::Auto, "x", &[0x1f, 0x8b, 8]),
+            ChunkFormat::AwsText
+        );
+        assert_eq!(
+            detect(FormatHint::Auto, "x", b"PAR1...."),
+            ChunkFormat::AwsParquet
+        );
+        assert_eq!(
+            detect(FormatHint::Auto, "x", b"\xEF\xBB\xBF {"),
+            ChunkFormat::AzureJson
+        );
+        assert_eq!(
+            detect(FormatHint::Auto, "x", b"  [ "),
+            ChunkFormat::AzureJson
+        );
+        assert_eq!(
+            detect(FormatHint::Auto, "a.log", b"version x"),
+            ChunkFormat::AwsText
+        );
+        assert_eq!(
+            detect(FormatHint::Auto, "a.parquet", b""),
+            ChunkFormat::AwsParquet
+        );
+        assert_eq!(
+            detect(FormatHint::AzureJson, "a.log", b"v"),
+            ChunkFormat::AzureJson
+        );
+        assert_eq!(
+            "aws-parquet".parse::<FormatHint>().unwrap(),
+            FormatHint::AwsParquet
+        );
         assert!("nope".parse::<FormatHint>().is_err());
     }
 }

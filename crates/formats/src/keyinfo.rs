@@ -145,7 +145,9 @@ pub fn network_watcher_region(id: &str) -> Option<String> {
 fn azure_path(key: &str, segs: &[&str], k: &mut KeyInfo) {
     // The resource id runs from `resourceId=` / `flowLogResourceID=` to the `y=` segment.
     let idx = segs.iter().position(|s| {
-        s.starts_with("resourceId=") || s.starts_with("flowLogResourceID=") || s.starts_with("resourceID=")
+        s.starts_with("resourceId=")
+            || s.starts_with("flowLogResourceID=")
+            || s.starts_with("resourceID=")
     });
     if let Some(i) = idx {
         let first = segs[i].split_once('=').map(|(_, v)| v).unwrap_or("");
@@ -251,6 +253,11 @@ mod tests {
     #[test]
     fn junk_is_empty() {
         assert_eq!(from_key(""), KeyInfo::default());
-        assert_eq!(from_key("a/b=c/=/AWSLogs"), KeyInfo { ..KeyInfo::default() });
+        assert_eq!(
+            from_key("a/b=c/=/AWSLogs"),
+            KeyInfo {
+                ..KeyInfo::default()
+            }
+        );
     }
 }

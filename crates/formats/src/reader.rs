@@ -55,7 +55,11 @@ pub fn open_text(reader: Box<dyn Read + Send>) -> Box<dyn Read + Send> {
 }
 
 /// Opens a local file; Parquet is read with random access (row group by row group).
-pub fn open_path(path: &Path, hint: FormatHint, opts: &ParseOptions) -> Result<ObjectReader, FormatError> {
+pub fn open_path(
+    path: &Path,
+    hint: FormatHint,
+    opts: &ParseOptions,
+) -> Result<ObjectReader, FormatError> {
     let object = path.display().to_string();
     let io = |source| FormatError::Io {
         object: object.clone(),
@@ -68,7 +72,11 @@ pub fn open_path(path: &Path, hint: FormatHint, opts: &ParseOptions) -> Result<O
     let file = File::open(path).map_err(io)?;
     if format == ChunkFormat::AwsParquet {
         let rows = ParquetRows::new(&object, file, opts)?;
-        return Ok(ObjectReader::new(&object, format, Inner::Parquet(rows)));
+        return Ok(ObjectReader::new(
+            &object,
+            format,
+            Inner::Parquet(Box::new(rows)),
+        ));
     }
     from_read(&object, Box::new(file), hint_of(format), opts)
 }
@@ -113,21 +121,27 @@ pub fn from_read(
         ChunkFormat::AwsText => {
             let text = open_text(Box::new(br));
             Inner::Text {
-                chunker: TextChunker::new("", object, text, TEXT_CHUNK, opts),
-                parser: TextParser::new(object, None, opts),
+                chunker: Box::new(TextChunker::new("", object, text, TEXT_CHUNK, opts)),
+                parser: Box::new(TextParser::new(object, None, opts)),
             }
         }
         ChunkFormat::AwsParquet => {
             let mut data = Vec::new();
             let limit = opts.max_decompressed_bytes;
-            br.take(limit.saturating_add(1)).read_to_end(&mut data).map_err(io)?;
+            br.take(limit.saturating_add(1))
+                .read_to_end(&mut data)
+                .map_err(io)?;
             if data.len() as u64 > limit {
                 return Err(FormatError::TooLarge {
                     object: object.to_owned(),
                     limit,
                 });
             }
-            Inner::Parquet(ParquetRows::new(object, bytes::Bytes::from(data), opts)?)
+            Inner::Parquet(Box::new(ParquetRows::new(
+                object,
+                bytes::Bytes::from(data),
+                opts,
+            )?))
         }
         ChunkFormat::AzureJson => Inner::Azure(Box::new(AzureStream {
             reader: Box::new(br),
@@ -189,7 +203,8 @@ impl AzureStream {
             return Ok(false);
         }
         if let Some(end) = sc.records.last().map(|r| r.end) {
-            self.parser.feed(&self.buf[..end], self.offset, false, out)?;
+            self.parser
+                .feed(&self.buf[..end], self.offset, false, out)?;
             self.buf.drain(..end);
             self.offset += end as u64;
         }
@@ -198,8 +213,11 @@ impl AzureStream {
 }
 
 enum Inner {
-    Text { chunker: TextChunker, parser: TextParser },
-    Parquet(ParquetRows),
+    Text {
+        chunker: Box<TextChunker>,
+        parser: Box<TextParser>,
+    },
+    Parquet(Box<ParquetRows>),
     Azure(Box<AzureStream>),
 }
 

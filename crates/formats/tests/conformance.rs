@@ -59,66 +59,282 @@ fn header_of(root: &Path, file: &str) -> String {
 }
 
 fn cases(root: &Path) -> Vec<Case> {
-    let v5 = std::fs::read_to_string(root.join("aws-vpc-text/beats-processor__v5-fields.extracted.format.txt")).expect("v5");
+    let v5 = std::fs::read_to_string(
+        root.join("aws-vpc-text/beats-processor__v5-fields.extracted.format.txt"),
+    )
+    .expect("v5");
     vec![
-        case("aws-vpc-text/beats-processor__custom-nat-gateway.extracted.log", 6, 0, 0, 0),
-        case("aws-vpc-text/beats-processor__default-v2-format.extracted.log", 7, 0, 1, 1),
-        case("aws-vpc-text/beats-processor__service-name-path-direction.extracted.log", 2, 0, 0, 0),
-        case("aws-vpc-text/beats-processor__tcp-flag-sequence.extracted.log", 8, 0, 0, 0),
-        case("aws-vpc-text/beats-processor__transit-gateway.extracted.log", 4, 0, 0, 0),
-        case("aws-vpc-text/beats-processor__v5-fields.extracted.log", 1, 0, 0, 0),
-        case("aws-vpc-text/beats-processor__v6-fields.extracted.log", 1, 0, 0, 0),
-        case("aws-vpc-text/beats-processor__v7-fields.extracted.log", 1, 0, 0, 0),
+        case(
+            "aws-vpc-text/beats-processor__custom-nat-gateway.extracted.log",
+            6,
+            0,
+            0,
+            0,
+        ),
+        case(
+            "aws-vpc-text/beats-processor__default-v2-format.extracted.log",
+            7,
+            0,
+            1,
+            1,
+        ),
+        case(
+            "aws-vpc-text/beats-processor__service-name-path-direction.extracted.log",
+            2,
+            0,
+            0,
+            0,
+        ),
+        case(
+            "aws-vpc-text/beats-processor__tcp-flag-sequence.extracted.log",
+            8,
+            0,
+            0,
+            0,
+        ),
+        case(
+            "aws-vpc-text/beats-processor__transit-gateway.extracted.log",
+            4,
+            0,
+            0,
+            0,
+        ),
+        case(
+            "aws-vpc-text/beats-processor__v5-fields.extracted.log",
+            1,
+            0,
+            0,
+            0,
+        ),
+        case(
+            "aws-vpc-text/beats-processor__v6-fields.extracted.log",
+            1,
+            0,
+            0,
+            0,
+        ),
+        case(
+            "aws-vpc-text/beats-processor__v7-fields.extracted.log",
+            1,
+            0,
+            0,
+            0,
+        ),
         case("aws-vpc-text/beats__accept-reject-traffic.log", 4, 0, 0, 0),
         case("aws-vpc-text/beats__custom-nat-gateway.log", 2, 0, 0, 0),
         case("aws-vpc-text/beats__custom-transit-gateway.log", 1, 0, 0, 0),
         case("aws-vpc-text/beats__ipv6.log", 1, 0, 0, 0),
         case("aws-vpc-text/beats__no-data-skip-data.log", 2, 0, 1, 1),
-        case("aws-vpc-text/beats__tcp-flag-sequence-skip-data.log", 2, 0, 1, 1),
+        case(
+            "aws-vpc-text/beats__tcp-flag-sequence-skip-data.log",
+            2,
+            0,
+            1,
+            1,
+        ),
         case("aws-vpc-text/beats__tcp-flag-sequence.log", 3, 0, 0, 0),
-        case("aws-vpc-text/flowlogs-reader__V2_RECORDS.extracted.log", 5, 0, 1, 1),
-        case("aws-vpc-text/flowlogs-reader__V3_FILE.extracted.log", 2, 0, 0, 0),
-        case("aws-vpc-text/flowlogs-reader__V4_FILE.extracted.log", 2, 0, 0, 0),
+        case(
+            "aws-vpc-text/flowlogs-reader__V2_RECORDS.extracted.log",
+            5,
+            0,
+            1,
+            1,
+        ),
+        case(
+            "aws-vpc-text/flowlogs-reader__V3_FILE.extracted.log",
+            2,
+            0,
+            0,
+            0,
+        ),
+        case(
+            "aws-vpc-text/flowlogs-reader__V4_FILE.extracted.log",
+            2,
+            0,
+            0,
+            0,
+        ),
         // `bogus line` is rejected (field_count), the two rows before it are kept.
-        case("aws-vpc-text/flowlogs-reader__V5_FILE.extracted.log", 2, 1, 0, 0),
-        case("aws-vpc-text/flowlogs-reader__V6_FILE.extracted.log", 1, 0, 0, 0),
+        case(
+            "aws-vpc-text/flowlogs-reader__V5_FILE.extracted.log",
+            2,
+            1,
+            0,
+            0,
+        ),
+        case(
+            "aws-vpc-text/flowlogs-reader__V6_FILE.extracted.log",
+            1,
+            0,
+            0,
+            0,
+        ),
         // Mixed layouts in one headerless file: the 39- and 36-field lines do not fit v2.
-        case("aws-vpc-text/integrations__deploy-tf-test-extra-samples.log", 7, 2, 1, 1),
-        with_fields(case("aws-vpc-text/integrations__test-ecs-samples.log", 10, 0, 4, 2), format!("{v5} {ECS_FIELDS}")),
-        case("aws-vpc-text/integrations__test-extra-samples.at-3293a89e.log", 7, 0, 1, 1),
-        case("aws-vpc-text/integrations__test-extra-samples.log", 7, 0, 1, 1),
-        case("aws-vpc-text/integrations__test-tcp-flag-sequence.at-013f7d52.log", 3, 0, 1, 1),
+        case(
+            "aws-vpc-text/integrations__deploy-tf-test-extra-samples.log",
+            7,
+            2,
+            1,
+            1,
+        ),
         with_fields(
-            case("aws-vpc-text/integrations__test-tcp-flag-sequence.log", 3, 0, 1, 1),
+            case(
+                "aws-vpc-text/integrations__test-ecs-samples.log",
+                10,
+                0,
+                4,
+                2,
+            ),
+            format!("{v5} {ECS_FIELDS}"),
+        ),
+        case(
+            "aws-vpc-text/integrations__test-extra-samples.at-3293a89e.log",
+            7,
+            0,
+            1,
+            1,
+        ),
+        case(
+            "aws-vpc-text/integrations__test-extra-samples.log",
+            7,
+            0,
+            1,
+            1,
+        ),
+        case(
+            "aws-vpc-text/integrations__test-tcp-flag-sequence.at-013f7d52.log",
+            3,
+            0,
+            1,
+            1,
+        ),
+        with_fields(
+            case(
+                "aws-vpc-text/integrations__test-tcp-flag-sequence.log",
+                3,
+                0,
+                1,
+                1,
+            ),
             header_of(root, "aws-vpc-text/beats__tcp-flag-sequence.log"),
         ),
-        with_fields(case("aws-vpc-text/integrations__test-tgw-samples.log", 10, 0, 1, 6), TGW_ALL_FIELDS.to_owned()),
+        with_fields(
+            case(
+                "aws-vpc-text/integrations__test-tgw-samples.log",
+                10,
+                0,
+                1,
+                6,
+            ),
+            TGW_ALL_FIELDS.to_owned(),
+        ),
         // start=164000066 (1975) is outside the accepted 1990..2100 range: bad_value.
-        with_fields(case("aws-vpc-text/integrations__test-v5-all-fields.log", 0, 1, 0, 0), v5.clone()),
-        case("aws-vpc-text/integrations__test-with-message-field.extracted.log", 1, 0, 1, 0),
+        with_fields(
+            case(
+                "aws-vpc-text/integrations__test-v5-all-fields.log",
+                0,
+                1,
+                0,
+                0,
+            ),
+            v5.clone(),
+        ),
+        case(
+            "aws-vpc-text/integrations__test-with-message-field.extracted.log",
+            1,
+            0,
+            1,
+            0,
+        ),
         case("aws-vpc-text/otelcol__valid_tgw_flow_log.log", 1, 0, 0, 0),
         case("aws-vpc-text/otelcol__valid_vpc_flow_log.log", 1, 0, 1, 0),
-        case("aws-vpc-text/otelcol__valid_vpc_flow_log_ecs.log", 1, 0, 0, 0),
+        case(
+            "aws-vpc-text/otelcol__valid_vpc_flow_log_ecs.log",
+            1,
+            0,
+            0,
+            0,
+        ),
         case("aws-vpc-text/vrl__v7-ecs.extracted.log", 1, 0, 0, 0),
         case("aws-vpc-text/vrl__v8-v11-fields.extracted.log", 2, 0, 0, 0),
         case("aws-vpc-parquet/sekoia__test_parquet.parquet", 8, 0, 0, 0),
         // Hostile pandas file: protocol "8080" does not fit a protocol number → one bad_value.
         case("aws-vpc-parquet/flowlogs-reader__flows.parquet", 2, 1, 1, 0),
-        case("azure-nsg-v1/msdocs__flow-logs-read.nsg-v1-block.extracted.json", 12, 0, 0, 0),
-        case("azure-nsg-v1/msdocs__nsg-flow-logs-overview.v1-sample.extracted.json", 21, 0, 0, 0),
-        case("azure-nsg-v2/integrations__deploy-docker-testdata.log", 11, 0, 0, 0),
+        case(
+            "azure-nsg-v1/msdocs__flow-logs-read.nsg-v1-block.extracted.json",
+            12,
+            0,
+            0,
+            0,
+        ),
+        case(
+            "azure-nsg-v1/msdocs__nsg-flow-logs-overview.v1-sample.extracted.json",
+            21,
+            0,
+            0,
+            0,
+        ),
+        case(
+            "azure-nsg-v2/integrations__deploy-docker-testdata.log",
+            11,
+            0,
+            0,
+            0,
+        ),
         case("azure-nsg-v2/integrations__test-nsg.log", 1, 0, 0, 0),
-        case("azure-nsg-v2/msdocs__nsg-flow-logs-overview.v2-sample.extracted.json", 11, 0, 0, 0),
-        case("azure-vnet/integrations__deploy-docker-testdata.log", 19, 0, 0, 0),
-        case("azure-vnet/msdocs__flow-logs-read.vnet-record.extracted.json", 10, 0, 0, 0),
-        case("azure-vnet/msdocs__vnet-flow-logs-overview.sample.extracted.json", 19, 0, 0, 0),
+        case(
+            "azure-nsg-v2/msdocs__nsg-flow-logs-overview.v2-sample.extracted.json",
+            11,
+            0,
+            0,
+            0,
+        ),
+        case(
+            "azure-vnet/integrations__deploy-docker-testdata.log",
+            19,
+            0,
+            0,
+            0,
+        ),
+        case(
+            "azure-vnet/msdocs__flow-logs-read.vnet-record.extracted.json",
+            10,
+            0,
+            0,
+            0,
+        ),
+        case(
+            "azure-vnet/msdocs__vnet-flow-logs-overview.sample.extracted.json",
+            19,
+            0,
+            0,
+            0,
+        ),
         // Negative cases: counted rejects, no rows, no panic.
         case("other/beats__bad.log", 0, 1, 0, 0),
-        case("other/otelcol__vpc_flow_log_too_few_fields.MALFORMED.log", 0, 1, 0, 0),
-        case("other/otelcol__vpc_flow_log_too_many_fields.MALFORMED.log", 0, 1, 0, 0),
+        case(
+            "other/otelcol__vpc_flow_log_too_few_fields.MALFORMED.log",
+            0,
+            1,
+            0,
+            0,
+        ),
+        case(
+            "other/otelcol__vpc_flow_log_too_many_fields.MALFORMED.log",
+            0,
+            1,
+            0,
+            0,
+        ),
         case("other/otelcol__valid_vpc_flow_cw.extracted.log", 2, 0, 0, 0),
         // VNet-style envelope around NSG-style tuples: every tuple is a dead letter.
-        case("other/jusso-dev__sample-flowlog.HYBRID-INVALID.json", 0, 6, 0, 0),
+        case(
+            "other/jusso-dev__sample-flowlog.HYBRID-INVALID.json",
+            0,
+            6,
+            0,
+            0,
+        ),
     ]
 }
 
@@ -142,11 +358,28 @@ fn fixture_counts() {
         println!("PASS? {} rows={} {:?}", c.file, out.rows(), s);
         assert_eq!(out.rows(), c.rows, "{}: rows", c.file);
         assert_eq!(s.records as usize, c.rows, "{}: records", c.file);
-        assert_eq!(s.rejected, c.rejected, "{}: rejected {:?}", c.file, out.dead);
-        assert_eq!(out.dead.len() as u64, c.rejected, "{}: dead letters", c.file);
-        assert_eq!((s.nodata, s.skipdata), (c.nodata, c.skipdata), "{}: nodata/skipdata", c.file);
+        assert_eq!(
+            s.rejected, c.rejected,
+            "{}: rejected {:?}",
+            c.file, out.dead
+        );
+        assert_eq!(
+            out.dead.len() as u64,
+            c.rejected,
+            "{}: dead letters",
+            c.file
+        );
+        assert_eq!(
+            (s.nodata, s.skipdata),
+            (c.nodata, c.skipdata),
+            "{}: nodata/skipdata",
+            c.file
+        );
         for d in &out.dead {
-            assert!(!d.reason.is_empty() && (d.line.is_some() || d.offset.is_some()), "{d:?}");
+            assert!(
+                !d.reason.is_empty() && (d.line.is_some() || d.offset.is_some()),
+                "{d:?}"
+            );
         }
         checked += 1;
     }
@@ -158,7 +391,11 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
     match v {
         Value::Object(m) => {
             for (k, v) in m {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&p, v, out);
             }
         }
@@ -216,7 +453,8 @@ fn normalize(col: Col, v: &Value) -> String {
         if let Ok(n) = s.parse::<i64>() {
             return (n * 1000).to_string();
         }
-        let t = chrono::DateTime::parse_from_rfc3339(&s).unwrap_or_else(|e| panic!("bad time {s}: {e}"));
+        let t = chrono::DateTime::parse_from_rfc3339(&s)
+            .unwrap_or_else(|e| panic!("bad time {s}: {e}"));
         return t.timestamp_millis().to_string();
     }
     if col == Col::InterfaceId && s.len() == 17 && s.matches('-').count() == 5 {
@@ -233,10 +471,17 @@ fn compare(file: &str, out: &Out, docs: &[Value]) -> usize {
         let mut flat = Vec::new();
         flatten("", doc, &mut flat);
         for (path, v) in flat {
-            let Some(col) = map_field(&path) else { continue };
+            let Some(col) = map_field(&path) else {
+                continue;
+            };
             let want = normalize(col, &v);
             let got = out.get(col, row);
-            assert_eq!(got.as_deref(), Some(want.as_str()), "{file} row {row}: {path} -> {}", col.name());
+            assert_eq!(
+                got.as_deref(),
+                Some(want.as_str()),
+                "{file} row {row}: {path} -> {}",
+                col.name()
+            );
             n += 1;
         }
     }
@@ -244,7 +489,8 @@ fn compare(file: &str, out: &Out, docs: &[Value]) -> usize {
 }
 
 fn load_docs(path: &Path) -> Vec<Value> {
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json");
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json");
     match v {
         Value::Array(a) => a
             .into_iter()
@@ -265,24 +511,54 @@ fn load_docs(path: &Path) -> Vec<Value> {
 fn fixture_values_match_upstream_expected() {
     let Some(root) = fixtures() else { return };
     let pairs: &[(&str, &str)] = &[
-        ("aws-vpc-text/beats-processor__default-v2-format.extracted.log", "aws-vpc-text/beats-processor__default-v2-format.expected.json"),
-        ("aws-vpc-text/beats-processor__v5-fields.extracted.log", "aws-vpc-text/beats-processor__v5-fields.expected.json"),
-        ("aws-vpc-text/beats-processor__v6-fields.extracted.log", "aws-vpc-text/beats-processor__v6-fields.expected.json"),
-        ("aws-vpc-text/beats-processor__v7-fields.extracted.log", "aws-vpc-text/beats-processor__v7-fields.expected.json"),
-        ("aws-vpc-text/integrations__test-with-message-field.extracted.log", "aws-vpc-text/integrations__test-with-message-field.expected.json"),
-        ("aws-vpc-parquet/sekoia__test_parquet.parquet", "aws-vpc-parquet/sekoia__test_parquet.expected.json"),
-        ("azure-nsg-v2/integrations__test-nsg.log", "azure-nsg-v2/integrations__test-nsg.expected.json"),
+        (
+            "aws-vpc-text/beats-processor__default-v2-format.extracted.log",
+            "aws-vpc-text/beats-processor__default-v2-format.expected.json",
+        ),
+        (
+            "aws-vpc-text/beats-processor__v5-fields.extracted.log",
+            "aws-vpc-text/beats-processor__v5-fields.expected.json",
+        ),
+        (
+            "aws-vpc-text/beats-processor__v6-fields.extracted.log",
+            "aws-vpc-text/beats-processor__v6-fields.expected.json",
+        ),
+        (
+            "aws-vpc-text/beats-processor__v7-fields.extracted.log",
+            "aws-vpc-text/beats-processor__v7-fields.expected.json",
+        ),
+        (
+            "aws-vpc-text/integrations__test-with-message-field.extracted.log",
+            "aws-vpc-text/integrations__test-with-message-field.expected.json",
+        ),
+        (
+            "aws-vpc-parquet/sekoia__test_parquet.parquet",
+            "aws-vpc-parquet/sekoia__test_parquet.expected.json",
+        ),
+        (
+            "azure-nsg-v2/integrations__test-nsg.log",
+            "azure-nsg-v2/integrations__test-nsg.expected.json",
+        ),
     ];
     let tcp_header = header_of(&root, "aws-vpc-text/beats__tcp-flag-sequence.log");
     let mut total = 0;
     for (input, expected) in pairs {
         let path = root.join(input);
-        let out = parse_path(&path, FormatHint::Auto, format_file(&path).as_deref(), &ParseOptions::default()).expect(input);
+        let out = parse_path(
+            &path,
+            FormatHint::Auto,
+            format_file(&path).as_deref(),
+            &ParseOptions::default(),
+        )
+        .expect(input);
         let mut docs = load_docs(&root.join(expected));
         if input.contains("sekoia") {
             // SEKOIA's connector drops the private→private last row (connector behaviour).
             assert_eq!(out.rows(), docs.len() + 1);
-            docs = docs.into_iter().map(|d| serde_json::json!({"aws": {"vpcflow": d}})).collect();
+            docs = docs
+                .into_iter()
+                .map(|d| serde_json::json!({"aws": {"vpcflow": d}}))
+                .collect();
             docs.push(Value::Null);
             let n = compare(input, &out, &docs[..]);
             total += n;
@@ -295,11 +571,30 @@ fn fixture_values_match_upstream_expected() {
     }
     // ECS output of the headerless tcp-flag file (layout from the module test's header).
     let path = root.join("aws-vpc-text/integrations__test-tcp-flag-sequence.log");
-    let out = parse_path(&path, FormatHint::Auto, Some(&tcp_header), &ParseOptions::default()).expect("tcp");
-    total += compare("integrations__test-tcp-flag-sequence", &out, &load_docs(&root.join("aws-vpc-text/integrations__test-tcp-flag-sequence.expected.json")));
+    let out = parse_path(
+        &path,
+        FormatHint::Auto,
+        Some(&tcp_header),
+        &ParseOptions::default(),
+    )
+    .expect("tcp");
+    total += compare(
+        "integrations__test-tcp-flag-sequence",
+        &out,
+        &load_docs(&root.join("aws-vpc-text/integrations__test-tcp-flag-sequence.expected.json")),
+    );
     // OTel pdata YAML: key/value pairs of the one log record and its resource.
-    let yaml = std::fs::read_to_string(root.join("aws-vpc-text/otelcol__valid_vpc_flow_log.expected.yaml")).expect("yaml");
-    let out = parse_path(&root.join("aws-vpc-text/otelcol__valid_vpc_flow_log.log"), FormatHint::Auto, None, &ParseOptions::default()).expect("otel");
+    let yaml = std::fs::read_to_string(
+        root.join("aws-vpc-text/otelcol__valid_vpc_flow_log.expected.yaml"),
+    )
+    .expect("yaml");
+    let out = parse_path(
+        &root.join("aws-vpc-text/otelcol__valid_vpc_flow_log.log"),
+        FormatHint::Auto,
+        None,
+        &ParseOptions::default(),
+    )
+    .expect("otel");
     let mut doc = serde_json::Map::new();
     let mut key = None;
     for l in yaml.lines().map(str::trim) {
@@ -315,7 +610,13 @@ fn fixture_values_match_upstream_expected() {
     // The v5 golden row is rejected here (start in 1975): its reason must name the field.
     let path = root.join("aws-vpc-text/integrations__test-v5-all-fields.log");
     let v5 = format_file(&root.join("aws-vpc-text/beats-processor__v5-fields.extracted.log"));
-    let out = parse_path(&path, FormatHint::Auto, v5.as_deref(), &ParseOptions::default()).expect("v5");
+    let out = parse_path(
+        &path,
+        FormatHint::Auto,
+        v5.as_deref(),
+        &ParseOptions::default(),
+    )
+    .expect("v5");
     assert_eq!(out.dead.len(), 1);
     assert!(out.dead[0].reason.contains("start"), "{:?}", out.dead[0]);
     println!("DEVIATION integrations__test-v5-all-fields: row rejected (start=164000066 is 1975), expected.json not compared");
@@ -328,15 +629,33 @@ fn out_of_scope_inputs_fail_cleanly() {
     let Some(root) = fixtures() else { return };
     let opts = ParseOptions::default();
     // OCSF Parquet: one object-level error.
-    let e = parse_path(&root.join("other/sekoia__test_ocsf.parquet"), FormatHint::Auto, None, &opts).err();
-    assert!(matches!(e, Some(flowlogd_formats::FormatError::Parquet { .. })), "{e:?}");
+    let e = parse_path(
+        &root.join("other/sekoia__test_ocsf.parquet"),
+        FormatHint::Auto,
+        None,
+        &opts,
+    )
+    .err();
+    assert!(
+        matches!(e, Some(flowlogd_formats::FormatError::Parquet { .. })),
+        "{e:?}"
+    );
     // CloudWatch envelope and the JSON-wrapped line: dead letters, no rows.
-    for f in ["other/otelcol__valid_vpc_flow_cw.json", "aws-vpc-text/integrations__test-with-message-field.log"] {
+    for f in [
+        "other/otelcol__valid_vpc_flow_cw.json",
+        "aws-vpc-text/integrations__test-with-message-field.log",
+    ] {
         let out = parse_path(&root.join(f), FormatHint::Auto, None, &opts).expect(f);
         assert_eq!((out.rows(), out.dead.len()), (0, 1), "{f}");
     }
     // Elastic's YAML read as text: every non-blank line rejected, nothing parsed, no panic.
-    let out = parse_path(&root.join("other/beats-processor__aws-vpc-flow-logs.yml"), FormatHint::AwsText, None, &opts).expect("yml");
+    let out = parse_path(
+        &root.join("other/beats-processor__aws-vpc-flow-logs.yml"),
+        FormatHint::AwsText,
+        None,
+        &opts,
+    )
+    .expect("yml");
     assert_eq!(out.rows(), 0);
     assert!(out.stats.rejected > 0);
 }

@@ -15,7 +15,12 @@ fn dump() {
             continue;
         }
         let fields = format_file(&f);
-        let r = parse_path(&f, FormatHint::Auto, fields.as_deref(), &ParseOptions::default());
+        let r = parse_path(
+            &f,
+            FormatHint::Auto,
+            fields.as_deref(),
+            &ParseOptions::default(),
+        );
         match r {
             Ok(o) => {
                 println!("{name}: rows={} {:?}", o.rows(), o.stats);

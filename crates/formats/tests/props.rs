@@ -10,36 +10,77 @@ use common::cell;
 use flowlogd_formats::azure;
 use flowlogd_formats::chunk::{json_chunks, TextChunker};
 use flowlogd_formats::schema::{aws_field, Col};
-use flowlogd_formats::{aws_text, flow_schema, Chunk, ChunkFormat, ObjectStats, ParseOptions, Parsed, RecordBatch};
+use flowlogd_formats::{
+    aws_text, flow_schema, Chunk, ChunkFormat, ObjectStats, ParseOptions, Parsed, RecordBatch,
+};
 use proptest::prelude::*;
 use proptest::sample::subsequence;
 
 /// (field name, value generator) pairs covering every value kind.
 fn field_names() -> Vec<&'static str> {
     vec![
-        "version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets",
-        "bytes", "start", "end", "action", "log-status", "vpc-id", "tcp-flags", "type", "pkt-srcaddr", "region",
-        "flow-direction", "traffic-path", "tgw-id", "packets-lost-no-route", "ecs-task-id", "reject-reason",
-        "encryption-status", "interface-type",
+        "version",
+        "account-id",
+        "interface-id",
+        "srcaddr",
+        "dstaddr",
+        "srcport",
+        "dstport",
+        "protocol",
+        "packets",
+        "bytes",
+        "start",
+        "end",
+        "action",
+        "log-status",
+        "vpc-id",
+        "tcp-flags",
+        "type",
+        "pkt-srcaddr",
+        "region",
+        "flow-direction",
+        "traffic-path",
+        "tgw-id",
+        "packets-lost-no-route",
+        "ecs-task-id",
+        "reject-reason",
+        "encryption-status",
+        "interface-type",
     ]
 }
 
 fn value_for(name: &'static str) -> BoxedStrategy<String> {
     let dash = Just("-".to_owned());
     let v: BoxedStrategy<String> = match name {
-        "version" | "protocol" | "traffic-path" | "encryption-status" => any::<u8>().prop_map(|n| n.to_string()).boxed(),
+        "version" | "protocol" | "traffic-path" | "encryption-status" => {
+            any::<u8>().prop_map(|n| n.to_string()).boxed()
+        }
         "srcport" | "dstport" | "tcp-flags" => any::<u16>().prop_map(|n| n.to_string()).boxed(),
-        "packets" | "bytes" | "packets-lost-no-route" => any::<u64>().prop_map(|n| n.to_string()).boxed(),
-        "start" | "end" => (700_000_000u64..4_000_000_000).prop_map(|n| n.to_string()).boxed(),
+        "packets" | "bytes" | "packets-lost-no-route" => {
+            any::<u64>().prop_map(|n| n.to_string()).boxed()
+        }
+        "start" | "end" => (700_000_000u64..4_000_000_000)
+            .prop_map(|n| n.to_string())
+            .boxed(),
         "srcaddr" | "dstaddr" | "pkt-srcaddr" => prop_oneof![
-            (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")),
+            (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>())
+                .prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")),
             any::<u16>().prop_map(|x| format!("2001:db8::{x:x}")),
         ]
         .boxed(),
         "action" => prop_oneof![Just("ACCEPT".to_owned()), Just("REJECT".to_owned())].boxed(),
-        "log-status" => prop_oneof![Just("OK".to_owned()), Just("NODATA".to_owned()), Just("SKIPDATA".to_owned())].boxed(),
-        "flow-direction" => prop_oneof![Just("ingress".to_owned()), Just("egress".to_owned())].boxed(),
-        _ => "[a-zA-Z0-9_:./-]{1,20}|[a-z]{1,5}б[0-9]{1,3}".prop_filter("not a dash", |s| s != "-").boxed(),
+        "log-status" => prop_oneof![
+            Just("OK".to_owned()),
+            Just("NODATA".to_owned()),
+            Just("SKIPDATA".to_owned())
+        ]
+        .boxed(),
+        "flow-direction" => {
+            prop_oneof![Just("ingress".to_owned()), Just("egress".to_owned())].boxed()
+        }
+        _ => "[a-zA-Z0-9_:./-]{1,20}|[a-z]{1,5}б[0-9]{1,3}"
+            .prop_filter("not a dash", |s| s != "-")
+            .boxed(),
     };
     prop_oneof![4 => v, 1 => dash].boxed()
 }
@@ -76,7 +117,11 @@ fn merge(parts: Vec<Parsed>) -> (RecordBatch, ObjectStats, usize) {
         dead += p.dead_letters.len();
         batches.push(p.batch);
     }
-    (concat_batches(&flow_schema(), &batches).expect("concat"), stats, dead)
+    (
+        concat_batches(&flow_schema(), &batches).expect("concat"),
+        stats,
+        dead,
+    )
 }
 
 proptest! {

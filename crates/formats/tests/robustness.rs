@@ -12,7 +12,9 @@ use arrow::datatypes::{DataType, Field, Schema};
 use flate2::write::GzEncoder;
 use flowlogd_formats::chunk::{json_chunks, TextChunker};
 use flowlogd_formats::reader::from_read;
-use flowlogd_formats::{aws_parquet, aws_text, azure, Chunk, ChunkFormat, FormatHint, ParseOptions};
+use flowlogd_formats::{
+    aws_parquet, aws_text, azure, Chunk, ChunkFormat, FormatHint, ParseOptions,
+};
 use parquet::arrow::ArrowWriter;
 use proptest::prelude::*;
 
@@ -30,7 +32,11 @@ fn parquet_seed() -> Vec<u8> {
     ]));
     let cols: Vec<ArrayRef> = vec![
         Arc::new(Int32Array::from(vec![Some(2), None, Some(2)])),
-        Arc::new(StringArray::from(vec![Some("10.0.0.1"), Some("-"), Some("None")])),
+        Arc::new(StringArray::from(vec![
+            Some("10.0.0.1"),
+            Some("-"),
+            Some("None"),
+        ])),
         Arc::new(Int32Array::from(vec![Some(443), Some(70000), None])),
         Arc::new(Int64Array::from(vec![Some(1), Some(-5), None])),
         Arc::new(Int64Array::from(vec![Some(1418530010), Some(5), None])),
@@ -66,11 +72,24 @@ fn mutate(seed: &[u8], edits: &[(usize, u8)], cut: Option<usize>) -> Vec<u8> {
 }
 
 fn chunk(format: ChunkFormat, data: Vec<u8>, offset: u64) -> Chunk {
-    Chunk { source: "f".into(), object: "o".into(), format, offset, first_line: 1, fields: None, seq: 0, data }
+    Chunk {
+        source: "f".into(),
+        object: "o".into(),
+        format,
+        offset,
+        first_line: 1,
+        fields: None,
+        seq: 0,
+        data,
+    }
 }
 
 fn exercise_all(data: &[u8]) {
-    let opts = ParseOptions { batch_rows: 4, max_decompressed_bytes: 1 << 22, ..ParseOptions::default() };
+    let opts = ParseOptions {
+        batch_rows: 4,
+        max_decompressed_bytes: 1 << 22,
+        ..ParseOptions::default()
+    };
     let _ = aws_text::parse_chunk(&chunk(ChunkFormat::AwsText, data.to_vec(), 0), &opts);
     let _ = azure::parse_chunk(&chunk(ChunkFormat::AzureJson, data.to_vec(), 7), &opts);
     let _ = aws_parquet::parse_bytes("o", data, &opts);
@@ -79,12 +98,15 @@ fn exercise_all(data: &[u8]) {
     for c in chunks {
         let _ = azure::parse_chunk(&c, &opts);
     }
-    for c in TextChunker::new("f", "o", Box::new(Cursor::new(data.to_vec())), 17, &opts) {
-        if let Ok(c) = c {
-            let _ = aws_text::parse_chunk(&c, &opts);
-        }
+    for c in TextChunker::new("f", "o", Box::new(Cursor::new(data.to_vec())), 17, &opts).flatten() {
+        let _ = aws_text::parse_chunk(&c, &opts);
     }
-    for hint in [FormatHint::Auto, FormatHint::AwsText, FormatHint::AwsParquet, FormatHint::AzureJson] {
+    for hint in [
+        FormatHint::Auto,
+        FormatHint::AwsText,
+        FormatHint::AwsParquet,
+        FormatHint::AzureJson,
+    ] {
         if let Ok(r) = from_read("o", Box::new(Cursor::new(data.to_vec())), hint, &opts) {
             for p in r {
                 let _ = p;
@@ -125,7 +147,8 @@ fn seeds_parse() {
     let out = common::parse_bytes("o", JSON_SEED.to_vec(), FormatHint::Auto, &opts).expect("json");
     assert_eq!(out.rows(), 3);
     // Parquet seed: row 2 has port 70000 and bytes -5 → rejected; "-"/"None" strings are null.
-    let out = common::parse_bytes("o.parquet", parquet_seed(), FormatHint::Auto, &opts).expect("parquet");
+    let out =
+        common::parse_bytes("o.parquet", parquet_seed(), FormatHint::Auto, &opts).expect("parquet");
     assert_eq!((out.rows(), out.stats.rejected), (2, 1));
     assert_eq!(out.get(flowlogd_formats::Col::SrcAddr, 1), None);
 }

@@ -59,7 +59,10 @@ fn peak_rss_mb() -> Option<u64> {
 
 fn stream(lines: usize) {
     let (path, raw) = make_gz(lines);
-    let opts = ParseOptions { batch_rows: 16 * 1024, ..ParseOptions::default() };
+    let opts = ParseOptions {
+        batch_rows: 16 * 1024,
+        ..ParseOptions::default()
+    };
     let t = Instant::now();
     let mut r = open_path(&path, FormatHint::Auto, &opts).expect("open");
     let mut rows = 0usize;
@@ -71,7 +74,11 @@ fn stream(lines: usize) {
     assert_eq!(rows, lines);
     assert_eq!(r.stats().records as usize, lines);
     let peak = peak_rss_mb();
-    println!("{} MiB decompressed, {rows} rows in {:?}; peak RSS {peak:?} MiB", raw >> 20, t.elapsed());
+    println!(
+        "{} MiB decompressed, {rows} rows in {:?}; peak RSS {peak:?} MiB",
+        raw >> 20,
+        t.elapsed()
+    );
     if let Some(p) = peak {
         assert!(p < 256, "peak RSS {p} MiB");
     }

@@ -69,7 +69,12 @@ pub struct ParseArgs {
 }
 
 enum Sink {
-    Table { batches: Vec<RecordBatch>, rows: usize, limit: usize, out: Box<dyn Write> },
+    Table {
+        batches: Vec<RecordBatch>,
+        rows: usize,
+        limit: usize,
+        out: Box<dyn Write>,
+    },
     Jsonl(arrow::json::LineDelimitedWriter<Box<dyn Write>>),
     Parquet(ArrowWriter<File>),
 }
@@ -77,7 +82,12 @@ enum Sink {
 impl Sink {
     fn write(&mut self, b: &RecordBatch) -> anyhow::Result<()> {
         match self {
-            Sink::Table { batches, rows, limit, .. } => {
+            Sink::Table {
+                batches,
+                rows,
+                limit,
+                ..
+            } => {
                 if *rows < *limit {
                     let take = (*limit - *rows).min(b.num_rows());
                     batches.push(b.slice(0, take));
@@ -92,9 +102,15 @@ impl Sink {
 
     fn finish(self) -> anyhow::Result<()> {
         match self {
-            Sink::Table { batches, mut out, .. } => {
+            Sink::Table {
+                batches, mut out, ..
+            } => {
                 let batches = non_null_columns(&batches)?;
-                writeln!(out, "{}", arrow::util::pretty::pretty_format_batches(&batches)?)?;
+                writeln!(
+                    out,
+                    "{}",
+                    arrow::util::pretty::pretty_format_batches(&batches)?
+                )?;
                 out.flush()?;
             }
             Sink::Jsonl(mut w) => {
@@ -139,15 +155,24 @@ pub fn run(a: ParseArgs) -> anyhow::Result<ExitCode> {
     }
     let out_writer = |path: &Option<PathBuf>| -> anyhow::Result<Box<dyn Write>> {
         Ok(match path {
-            Some(p) => Box::new(BufWriter::new(File::create(p).with_context(|| format!("creating {}", p.display()))?)),
+            Some(p) => Box::new(BufWriter::new(
+                File::create(p).with_context(|| format!("creating {}", p.display()))?,
+            )),
             None => stdout(),
         })
     };
     let mut sink = match a.output {
-        OutputArg::Table => Sink::Table { batches: Vec::new(), rows: 0, limit: a.limit, out: out_writer(&a.out)? },
+        OutputArg::Table => Sink::Table {
+            batches: Vec::new(),
+            rows: 0,
+            limit: a.limit,
+            out: out_writer(&a.out)?,
+        },
         OutputArg::Jsonl => Sink::Jsonl(arrow::json::LineDelimitedWriter::new(out_writer(&a.out)?)),
         OutputArg::Parquet => {
-            let Some(p) = &a.out else { bail!("--output parquet needs --out FILE") };
+            let Some(p) = &a.out else {
+                bail!("--output parquet needs --out FILE")
+            };
             let file = File::create(p).with_context(|| format!("creating {}", p.display()))?;
             let props = WriterProperties::builder()
                 .set_compression(Compression::ZSTD(ZstdLevel::default()))
@@ -157,7 +182,9 @@ pub fn run(a: ParseArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let mut dl: Box<dyn Write> = match &a.dead_letter {
-        Some(p) => Box::new(BufWriter::new(File::create(p).with_context(|| format!("creating {}", p.display()))?)),
+        Some(p) => Box::new(BufWriter::new(
+            File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
         None => Box::new(std::io::stderr()),
     };
     let write_dl = |dl: &mut Box<dyn Write>, d: &DeadLetter| -> anyhow::Result<()> {
@@ -199,7 +226,11 @@ pub fn run(a: ParseArgs) -> anyhow::Result<ExitCode> {
             s.nodata,
             s.skipdata,
             s.rejected,
-            if s.unknown_fields > 0 { format!(" unknown_fields={}", s.unknown_fields) } else { String::new() }
+            if s.unknown_fields > 0 {
+                format!(" unknown_fields={}", s.unknown_fields)
+            } else {
+                String::new()
+            }
         );
         if let Some(e) = err {
             write_dl(&mut dl, &e.to_dead_letter())?;
@@ -209,5 +240,9 @@ pub fn run(a: ParseArgs) -> anyhow::Result<ExitCode> {
     }
     dl.flush()?;
     sink.finish()?;
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

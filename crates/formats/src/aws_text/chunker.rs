@@ -184,7 +184,10 @@ impl TextChunker {
         let mut start = 0;
         let check = |line: &[u8], fields: &mut Option<Vec<String>>| {
             let line = line.trim_ascii();
-            if line.first().is_some_and(|c| c.is_ascii_alphabetic() || *c == b'$') {
+            if line
+                .first()
+                .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'$')
+            {
                 if let Some(names) = parse_header(line) {
                     *fields = Some(names);
                 }

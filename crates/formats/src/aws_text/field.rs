@@ -81,7 +81,10 @@ pub fn parse_u64(b: &[u8]) -> Option<u64> {
 
 #[inline]
 fn is_addr(b: &[u8]) -> bool {
-    !b.is_empty() && b.len() <= 45 && b.iter().all(|&c| c.is_ascii_hexdigit() || c == b':' || c == b'.')
+    !b.is_empty()
+        && b.len() <= 45
+        && b.iter()
+            .all(|&c| c.is_ascii_hexdigit() || c == b':' || c == b'.')
 }
 
 /// Error for one value: names the field and the value.
@@ -113,7 +116,12 @@ pub fn secs_to_ms(col: Col, v: u64, raw: &[u8]) -> Result<i64, BadValue> {
 
 /// Sets one raw (already UTF-8-validated) value. `-` and the empty string are null.
 #[inline]
-pub fn set_raw(b: &mut FlowBatchBuilder, slot: Slot, v: &[u8], status: &mut Status) -> Result<(), BadValue> {
+pub fn set_raw(
+    b: &mut FlowBatchBuilder,
+    slot: Slot,
+    v: &[u8],
+    status: &mut Status,
+) -> Result<(), BadValue> {
     if v == b"-" || v.is_empty() {
         return Ok(());
     }
@@ -165,7 +173,12 @@ pub fn set_raw(b: &mut FlowBatchBuilder, slot: Slot, v: &[u8], status: &mut Stat
 }
 
 /// Sets one integer value (Parquet integer columns), with the same checks as text.
-pub fn set_int(b: &mut FlowBatchBuilder, slot: Slot, v: i64, status: &mut Status) -> Result<(), BadValue> {
+pub fn set_int(
+    b: &mut FlowBatchBuilder,
+    slot: Slot,
+    v: i64,
+    status: &mut Status,
+) -> Result<(), BadValue> {
     if v < 0 {
         let s = v.to_string();
         return Err(bad(slot.col, s.as_bytes(), "negative"));

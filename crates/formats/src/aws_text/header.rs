@@ -21,9 +21,16 @@ impl Layout {
     /// Builds a layout from names (`-` or `_` spelling, `${…}` accepted).
     pub fn new<S: AsRef<str>>(names: &[S]) -> Layout {
         let names: Vec<String> = names.iter().map(|s| s.as_ref().to_owned()).collect();
-        let slots: Vec<Option<Slot>> = names.iter().map(|n| aws_field(n).map(Slot::for_col)).collect();
+        let slots: Vec<Option<Slot>> = names
+            .iter()
+            .map(|n| aws_field(n).map(Slot::for_col))
+            .collect();
         let unknown = slots.iter().filter(|s| s.is_none()).count() as u64;
-        Layout { names, slots, unknown }
+        Layout {
+            names,
+            slots,
+            unknown,
+        }
     }
 }
 
@@ -51,7 +58,10 @@ pub fn parse_header(line: &[u8]) -> Option<Vec<String>> {
     }
     let mut names = Vec::new();
     let mut known = 0usize;
-    for tok in line.split(|&c| c == b' ' || c == b'\t').filter(|t| !t.is_empty()) {
+    for tok in line
+        .split(|&c| c == b' ' || c == b'\t')
+        .filter(|t| !t.is_empty())
+    {
         if !tok.iter().all(|&c| is_name_byte(c)) {
             return None;
         }
@@ -88,7 +98,10 @@ mod tests {
 
     #[test]
     fn format_strings() {
-        assert_eq!(split_format("${version} ${srcaddr}"), vec!["version", "srcaddr"]);
+        assert_eq!(
+            split_format("${version} ${srcaddr}"),
+            vec!["version", "srcaddr"]
+        );
         assert_eq!(split_format(" a,b  c "), vec!["a", "b", "c"]);
     }
 }

@@ -143,7 +143,9 @@ impl TextParser {
 
     /// The final partial batch, or `None` when nothing is pending.
     pub fn finish(&mut self) -> Option<Parsed> {
-        let pending = self.builder.rows() > 0 || !self.dead.is_empty() || self.stats != ObjectStats::default();
+        let pending = self.builder.rows() > 0
+            || !self.dead.is_empty()
+            || self.stats != ObjectStats::default();
         pending.then(|| self.take())
     }
 }

@@ -78,20 +78,34 @@ impl AzureParser {
             let at = offset + r.start as u64;
             match serde_json::from_slice::<Record>(&data[r.clone()]) {
                 Ok(rec) => self.record(&rec, at, &data[r.clone()], out),
-                Err(e) => self.reject(at, "bad_record", format!("record is not flow-log JSON: {e}"), &data[r.clone()]),
+                Err(e) => self.reject(
+                    at,
+                    "bad_record",
+                    format!("record is not flow-log JSON: {e}"),
+                    &data[r.clone()],
+                ),
             }
         }
         if let Some((pos, reason)) = sc.error {
             self.reject(offset + pos as u64, "bad_json", reason, &data[pos..]);
         } else if let (true, Some(pos)) = (final_piece, sc.incomplete) {
-            self.reject(offset + pos as u64, "truncated_json", "record does not end (truncated blob?)".into(), &data[pos..]);
+            self.reject(
+                offset + pos as u64,
+                "truncated_json",
+                "record does not end (truncated blob?)".into(),
+                &data[pos..],
+            );
         }
         Ok(())
     }
 
     fn reject(&mut self, at: u64, kind: &str, reason: String, raw: &[u8]) {
         self.stats.rejected += 1;
-        self.dead.push(DeadLetter::new(&self.object, kind, reason).at_offset(at).with_raw(raw, self.max_raw));
+        self.dead.push(
+            DeadLetter::new(&self.object, kind, reason)
+                .at_offset(at)
+                .with_raw(raw, self.max_raw),
+        );
     }
 
     fn flush_if_full(&mut self, out: &mut Vec<Parsed>) {
@@ -110,13 +124,20 @@ impl AzureParser {
             }
         }
         let is_vnet = rec.flow_records.is_some()
-            || rec.category.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("FlowLogFlowEvent"));
+            || rec
+                .category
+                .as_deref()
+                .is_some_and(|c| c.eq_ignore_ascii_case("FlowLogFlowEvent"));
         let mac = rec.mac_address.as_deref().and_then(normalize_mac);
         if is_vnet {
             self.vnet(rec, mac, at, raw, out);
         } else if let Some(flows) = rec.properties.as_ref().and_then(|p| p.flows.as_ref()) {
             let version = rec.properties.as_ref().and_then(|p| version_of(&p.version));
-            let (sub, rg) = rec.resource_id.as_deref().map(arm_parts).unwrap_or_default();
+            let (sub, rg) = rec
+                .resource_id
+                .as_deref()
+                .map(arm_parts)
+                .unwrap_or_default();
             let ctx = Ctx {
                 version,
                 sub,
@@ -127,7 +148,11 @@ impl AzureParser {
             };
             for rule in flows {
                 for mf in &rule.flows {
-                    let mac = mf.mac.as_deref().and_then(normalize_mac).or_else(|| mac.clone());
+                    let mac = mf
+                        .mac
+                        .as_deref()
+                        .and_then(normalize_mac)
+                        .or_else(|| mac.clone());
                     for t in &mf.flow_tuples {
                         let kind = match version {
                             Some(1) => TupleKind::NsgV1,
@@ -135,38 +160,85 @@ impl AzureParser {
                             _ if t.split(',').count() == 8 => TupleKind::NsgV1,
                             _ => TupleKind::NsgV2,
                         };
-                        self.tuple(&ctx, kind, rule.rule.as_deref(), None, mac.as_deref(), t, at);
+                        self.tuple(
+                            &ctx,
+                            kind,
+                            rule.rule.as_deref(),
+                            None,
+                            mac.as_deref(),
+                            t,
+                            at,
+                        );
                         self.flush_if_full(out);
                     }
                 }
             }
         } else {
-            self.reject(at, "not_flow_log", "record has neither properties.flows (NSG) nor flowRecords (VNet)".into(), raw);
+            self.reject(
+                at,
+                "not_flow_log",
+                "record has neither properties.flows (NSG) nor flowRecords (VNet)".into(),
+                raw,
+            );
         }
     }
 
-    fn vnet(&mut self, rec: &Record, mac: Option<String>, at: u64, raw: &[u8], out: &mut Vec<Parsed>) {
+    fn vnet(
+        &mut self,
+        rec: &Record,
+        mac: Option<String>,
+        at: u64,
+        raw: &[u8],
+        out: &mut Vec<Parsed>,
+    ) {
         let Some(fr) = &rec.flow_records else {
-            self.reject(at, "not_flow_log", "VNet record without flowRecords".into(), raw);
+            self.reject(
+                at,
+                "not_flow_log",
+                "VNet record without flowRecords".into(),
+                raw,
+            );
             return;
         };
         // Subscription and resource group of the monitored resource, else of the flow log.
-        let (mut sub, mut rg) = rec.target_resource_id.as_deref().map(arm_parts).unwrap_or_default();
+        let (mut sub, mut rg) = rec
+            .target_resource_id
+            .as_deref()
+            .map(arm_parts)
+            .unwrap_or_default();
         if sub.is_none() {
-            (sub, rg) = rec.flow_log_resource_id.as_deref().map(arm_parts).unwrap_or_default();
+            (sub, rg) = rec
+                .flow_log_resource_id
+                .as_deref()
+                .map(arm_parts)
+                .unwrap_or_default();
         }
         let ctx = Ctx {
             version: version_of(&rec.flow_log_version),
             sub,
             rg,
-            resource_id: rec.flow_log_resource_id.clone().or_else(|| rec.resource_id.clone()),
+            resource_id: rec
+                .flow_log_resource_id
+                .clone()
+                .or_else(|| rec.resource_id.clone()),
             target: rec.target_resource_id.clone(),
-            region: rec.flow_log_resource_id.as_deref().and_then(network_watcher_region),
+            region: rec
+                .flow_log_resource_id
+                .as_deref()
+                .and_then(network_watcher_region),
         };
         for acl in &fr.flows {
             for g in &acl.flow_groups {
                 for t in &g.flow_tuples {
-                    self.tuple(&ctx, TupleKind::Vnet, g.rule.as_deref(), acl.acl_id.as_deref(), mac.as_deref(), t, at);
+                    self.tuple(
+                        &ctx,
+                        TupleKind::Vnet,
+                        g.rule.as_deref(),
+                        acl.acl_id.as_deref(),
+                        mac.as_deref(),
+                        t,
+                        at,
+                    );
                     self.flush_if_full(out);
                 }
             }

@@ -33,7 +33,11 @@ fn wrapper_body(data: &[u8], i: usize) -> Result<Option<usize>, ()> {
     let j = skip_ws(data, i + 1);
     let avail = &data[j.min(data.len())..];
     if avail.len() < key.len() {
-        return if key.starts_with(avail) { Err(()) } else { Ok(None) };
+        return if key.starts_with(avail) {
+            Err(())
+        } else {
+            Ok(None)
+        };
     }
     if !avail.starts_with(key) {
         return Ok(None);
@@ -94,14 +98,22 @@ pub fn scan(data: &[u8]) -> Scan {
         i = 3;
     }
     loop {
-        while i < data.len() && matches!(data[i], b' ' | b'\t' | b'\r' | b'\n' | b',' | b'[' | b']' | b'}') {
+        while i < data.len()
+            && matches!(
+                data[i],
+                b' ' | b'\t' | b'\r' | b'\n' | b',' | b'[' | b']' | b'}'
+            )
+        {
             i += 1;
         }
         if i >= data.len() {
             break;
         }
         if data[i] != b'{' {
-            out.error = Some((i, format!("unexpected byte {:?} outside a record", data[i] as char)));
+            out.error = Some((
+                i,
+                format!("unexpected byte {:?} outside a record", data[i] as char),
+            ));
             break;
         }
         match wrapper_body(data, i) {

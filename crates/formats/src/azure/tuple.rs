@@ -37,7 +37,11 @@ const MAX_MS: i64 = 4_102_444_800_000;
 /// uses seconds: a value below 10^11 can only be seconds (10^11 ms is 1973).
 fn time_ms(v: &str) -> Result<i64, String> {
     let n = parse_u64(v.as_bytes()).ok_or_else(|| format!("bad time {v:?}"))?;
-    let ms = if n < 100_000_000_000 { n.saturating_mul(1000) } else { n };
+    let ms = if n < 100_000_000_000 {
+        n.saturating_mul(1000)
+    } else {
+        n
+    };
     let ms = i64::try_from(ms).map_err(|_| format!("time out of range {v:?}"))?;
     if !(MIN_MS..MAX_MS).contains(&ms) {
         return Err(format!("time out of range 1990..2100: {v:?}"));
@@ -46,7 +50,10 @@ fn time_ms(v: &str) -> Result<i64, String> {
 }
 
 fn addr(v: &str, what: &str) -> Result<(), String> {
-    let ok = !v.is_empty() && v.len() <= 45 && v.bytes().all(|c| c.is_ascii_hexdigit() || c == b':' || c == b'.');
+    let ok = !v.is_empty()
+        && v.len() <= 45
+        && v.bytes()
+            .all(|c| c.is_ascii_hexdigit() || c == b':' || c == b'.');
     if ok {
         Ok(())
     } else {
@@ -68,7 +75,9 @@ fn counter(v: &str, what: &str) -> Result<Option<u64>, String> {
     if v.is_empty() {
         return Ok(None);
     }
-    parse_u64(v.as_bytes()).map(Some).ok_or_else(|| format!("bad counter {what} {v:?}"))
+    parse_u64(v.as_bytes())
+        .map(Some)
+        .ok_or_else(|| format!("bad counter {what} {v:?}"))
 }
 
 /// Parses one tuple into the current row (not ended). On `Err` the caller discards the row.
@@ -152,7 +161,12 @@ pub fn set_tuple(b: &mut FlowBatchBuilder, kind: TupleKind, tuple: &str) -> Resu
     };
     if let Some(i) = counters_at {
         let cols = [Col::Packets, Col::Bytes, Col::PacketsRev, Col::BytesRev];
-        let names = ["pktsSrcToDst", "bytesSrcToDst", "pktsDstToSrc", "bytesDstToSrc"];
+        let names = [
+            "pktsSrcToDst",
+            "bytesSrcToDst",
+            "pktsDstToSrc",
+            "bytesDstToSrc",
+        ];
         for k in 0..4 {
             if let Some(v) = counter(f[i + k], names[k])? {
                 b.set_u64(cols[k], v);

@@ -8,7 +8,9 @@ use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, TimeUnit};
 use flowlogd_formats::aws_text::header::split_format;
 use flowlogd_formats::reader::from_read;
-use flowlogd_formats::{flow_schema, Col, DeadLetter, FormatError, FormatHint, ObjectStats, ParseOptions};
+use flowlogd_formats::{
+    flow_schema, Col, DeadLetter, FormatError, FormatHint, ObjectStats, ParseOptions,
+};
 
 /// `/work/shared/fixtures` seen from the crate; `None` (and a message) when absent.
 pub fn fixtures() -> Option<PathBuf> {
@@ -49,9 +51,18 @@ pub fn cell(batch: &RecordBatch, col: Col, row: usize) -> Option<String> {
     }
     Some(match a.data_type() {
         DataType::Utf8 => a.as_string::<i32>().value(row).to_owned(),
-        DataType::UInt8 => a.as_primitive::<arrow::datatypes::UInt8Type>().value(row).to_string(),
-        DataType::UInt16 => a.as_primitive::<arrow::datatypes::UInt16Type>().value(row).to_string(),
-        DataType::UInt64 => a.as_primitive::<arrow::datatypes::UInt64Type>().value(row).to_string(),
+        DataType::UInt8 => a
+            .as_primitive::<arrow::datatypes::UInt8Type>()
+            .value(row)
+            .to_string(),
+        DataType::UInt16 => a
+            .as_primitive::<arrow::datatypes::UInt16Type>()
+            .value(row)
+            .to_string(),
+        DataType::UInt64 => a
+            .as_primitive::<arrow::datatypes::UInt64Type>()
+            .value(row)
+            .to_string(),
         DataType::Timestamp(TimeUnit::Millisecond, _) => a
             .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
             .value(row)
@@ -61,7 +72,12 @@ pub fn cell(batch: &RecordBatch, col: Col, row: usize) -> Option<String> {
 }
 
 /// Parses a whole file via the streaming reader; `fields` replaces the default AWS format.
-pub fn parse_path(path: &Path, hint: FormatHint, fields: Option<&str>, opts: &ParseOptions) -> Result<Out, FormatError> {
+pub fn parse_path(
+    path: &Path,
+    hint: FormatHint,
+    fields: Option<&str>,
+    opts: &ParseOptions,
+) -> Result<Out, FormatError> {
     let mut opts = opts.clone();
     if let Some(f) = fields {
         opts.aws_default_fields = split_format(f);
@@ -70,12 +86,19 @@ pub fn parse_path(path: &Path, hint: FormatHint, fields: Option<&str>, opts: &Pa
     collect(r)
 }
 
-pub fn parse_bytes(name: &str, data: Vec<u8>, hint: FormatHint, opts: &ParseOptions) -> Result<Out, FormatError> {
+pub fn parse_bytes(
+    name: &str,
+    data: Vec<u8>,
+    hint: FormatHint,
+    opts: &ParseOptions,
+) -> Result<Out, FormatError> {
     let r = from_read(name, Box::new(std::io::Cursor::new(data)), hint, opts)?;
     collect(r)
 }
 
-pub fn collect(r: impl Iterator<Item = Result<flowlogd_formats::Parsed, FormatError>>) -> Result<Out, FormatError> {
+pub fn collect(
+    r: impl Iterator<Item = Result<flowlogd_formats::Parsed, FormatError>>,
+) -> Result<Out, FormatError> {
     let mut batches = Vec::new();
     let mut dead = Vec::new();
     let mut stats = ObjectStats::default();
