@@ -10,8 +10,7 @@ use flowlogd_formats::DeadLetter;
 use crate::accounting::Accounting;
 use crate::config::EngineConfig;
 use crate::error::EngineError;
-use crate::sql;
-use crate::summary::CompiledSummary;
+use crate::summary::{PreparedSummary, Summaries};
 use crate::window::Window;
 
 /// Partials per summary state before they are compacted into one batch.
@@ -20,7 +19,7 @@ const COMPACT_AFTER: usize = 32;
 /// The stateful side of the engine. Everything in it is checkpointed together.
 pub struct Aggregator {
     pub(crate) cfg: EngineConfig,
-    pub(crate) summaries: Vec<CompiledSummary>,
+    pub(crate) summaries: Summaries,
     pub(crate) windows: BTreeMap<i64, Window>,
     /// Source ledger keyed by `source|object`.
     pub(crate) ledger: BTreeMap<String, LedgerEntry>,
@@ -38,7 +37,7 @@ pub enum Mode {
 }
 
 impl Aggregator {
-    pub fn new(cfg: EngineConfig, summaries: Vec<CompiledSummary>) -> Self {
+    pub fn new(cfg: EngineConfig, summaries: Summaries) -> Self {
         Self {
             cfg,
             summaries,
@@ -182,7 +181,7 @@ impl Aggregator {
             if !closed && !self.cfg.emit_open_windows {
                 continue;
             }
-            for s in &self.summaries {
+            for s in self.summaries.iter() {
                 let Some(st) = win.summaries.get_mut(&s.name) else {
                     continue;
                 };
@@ -219,47 +218,39 @@ impl Aggregator {
 }
 
 async fn compact(
-    s: &CompiledSummary,
+    s: &PreparedSummary,
     partials: Vec<RecordBatch>,
 ) -> Result<Vec<RecordBatch>, EngineError> {
     if partials.len() <= 1 {
         return Ok(partials);
     }
-    let schema = partials[0].schema();
-    let out = sql::run("partials", schema.clone(), partials, &s.compact_sql)
+    let out = s
+        .compact
+        .run(partials)
         .await
         .map_err(|source| EngineError::Query {
             summary: s.name.clone(),
             source,
         })?;
-    Ok(vec![arrow::compute::concat_batches(&out_schema(&out, schema), &out)?])
+    Ok(vec![arrow::compute::concat_batches(
+        &s.compact.schema(),
+        &out,
+    )?])
 }
 
-async fn merge(s: &CompiledSummary, partials: Vec<RecordBatch>) -> Result<RecordBatch, EngineError> {
-    let Some(first) = partials.first() else {
-        return Err(EngineError::CorruptCheckpoint {
-            path: s.name.clone(),
-            reason: "dirty summary state without partials".into(),
-        });
-    };
-    let schema = first.schema();
-    let out = sql::run("partials", schema, partials, &s.merge_sql)
+async fn merge(
+    s: &PreparedSummary,
+    partials: Vec<RecordBatch>,
+) -> Result<RecordBatch, EngineError> {
+    let out = s
+        .merge
+        .run(partials)
         .await
         .map_err(|source| EngineError::Query {
             summary: s.name.clone(),
             source,
         })?;
-    let Some(first_out) = out.first() else {
-        return Err(EngineError::CorruptCheckpoint {
-            path: s.name.clone(),
-            reason: "merge returned no batches".into(),
-        });
-    };
-    Ok(arrow::compute::concat_batches(&first_out.schema(), &out)?)
-}
-
-fn out_schema(out: &[RecordBatch], fallback: arrow::datatypes::SchemaRef) -> arrow::datatypes::SchemaRef {
-    out.first().map(|b| b.schema()).unwrap_or(fallback)
+    Ok(arrow::compute::concat_batches(&s.merge.schema(), &out)?)
 }
 
 pub(crate) fn fmt_ms(ms: i64) -> String {

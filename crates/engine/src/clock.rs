@@ -25,9 +25,9 @@ impl Clock {
 
     /// Parses `RFC3339@SPEED`, e.g. `2024-05-01T00:00:00Z@600`.
     pub fn parse(spec: &str) -> Result<Self, String> {
-        let (t, speed) = spec
-            .split_once('@')
-            .ok_or_else(|| format!("{spec:?}: expected TIME@SPEED, e.g. 2024-05-01T00:00:00Z@600"))?;
+        let (t, speed) = spec.split_once('@').ok_or_else(|| {
+            format!("{spec:?}: expected TIME@SPEED, e.g. 2024-05-01T00:00:00Z@600")
+        })?;
         let t = chrono::DateTime::parse_from_rfc3339(t).map_err(|e| format!("{t:?}: {e}"))?;
         let speed: f64 = speed.parse().map_err(|e| format!("{speed:?}: {e}"))?;
         Ok(Self::scaled(t.timestamp_millis(), speed))

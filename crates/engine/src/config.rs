@@ -62,12 +62,19 @@ impl EngineConfig {
         if self.window.as_secs() < 60 || self.window.subsec_nanos() != 0 {
             issues.push(ConfigIssue::new(
                 "engine.window",
-                format!("{:?} is not a whole number of seconds of at least 1 minute", self.window),
+                format!(
+                    "{:?} is not a whole number of seconds of at least 1 minute",
+                    self.window
+                ),
                 "use e.g. \"60m\"",
             ));
         }
         if self.tick.is_zero() {
-            issues.push(ConfigIssue::new("engine.tick", "must be > 0", "use e.g. \"10m\""));
+            issues.push(ConfigIssue::new(
+                "engine.tick",
+                "must be > 0",
+                "use e.g. \"10m\"",
+            ));
         }
         if self.retention < self.grace {
             issues.push(ConfigIssue::new(
@@ -78,7 +85,11 @@ impl EngineConfig {
         }
         self.orientation.validate(issues);
         if self.parallelism == 0 {
-            issues.push(ConfigIssue::new("engine.parallelism", "must be >= 1", "use the number of cores"));
+            issues.push(ConfigIssue::new(
+                "engine.parallelism",
+                "must be >= 1",
+                "use the number of cores",
+            ));
         }
     }
 }
@@ -138,8 +149,16 @@ impl SummaryConfig {
         Self {
             name: "traffic".into(),
             group_by: [
-                "provider", "account_id", "region", "vpc_id", "src_addr", "dst_addr", "dst_port",
-                "protocol", "action", "direction",
+                "provider",
+                "account_id",
+                "region",
+                "vpc_id",
+                "src_addr",
+                "dst_addr",
+                "dst_port",
+                "protocol",
+                "action",
+                "direction",
             ]
             .map(String::from)
             .to_vec(),
@@ -183,8 +202,15 @@ impl SummaryConfig {
         Self {
             name: "connections".into(),
             group_by: [
-                "provider", "account_id", "region", "vpc_id", "client_addr", "server_addr",
-                "server_port", "protocol", "action",
+                "provider",
+                "account_id",
+                "region",
+                "vpc_id",
+                "client_addr",
+                "server_addr",
+                "server_port",
+                "protocol",
+                "action",
             ]
             .map(String::from)
             .to_vec(),
@@ -203,7 +229,11 @@ impl SummaryConfig {
     }
 
     pub fn builtins() -> Vec<Self> {
-        vec![Self::traffic(), Self::connections(), Self::rejected_by_source()]
+        vec![
+            Self::traffic(),
+            Self::connections(),
+            Self::rejected_by_source(),
+        ]
     }
 
     pub fn validate(&self, key: &str, columns: &[&str], issues: &mut Vec<ConfigIssue>) {
@@ -255,7 +285,10 @@ impl SummaryConfig {
             if self.group_by.contains(&mc.name) || mc.name.starts_with("__") {
                 issues.push(ConfigIssue::new(
                     format!("{mkey}.name"),
-                    format!("{:?} clashes with a group-by column or a reserved name", mc.name),
+                    format!(
+                        "{:?} clashes with a group-by column or a reserved name",
+                        mc.name
+                    ),
                     "rename the metric",
                 ));
             }

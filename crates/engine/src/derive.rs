@@ -46,7 +46,11 @@ pub fn window_start(ts_ms: i64, window_ms: i64) -> i64 {
 }
 
 /// Adds the derived columns to a normalized batch.
-pub fn derive(batch: &RecordBatch, window_ms: i64, orienter: &Orienter) -> Result<RecordBatch, ArrowError> {
+pub fn derive(
+    batch: &RecordBatch,
+    window_ms: i64,
+    orienter: &Orienter,
+) -> Result<RecordBatch, ArrowError> {
     let start = batch
         .column(Col::Start as usize)
         .as_primitive::<TimestampMillisecondType>();

@@ -60,8 +60,14 @@ impl TryFrom<PortSpec> for PortRange {
             PortSpec::One(p) => Ok(PortRange { lo: p, hi: p }),
             PortSpec::Range(r) => {
                 let (a, b) = r.split_once('-').unwrap_or((&r, &r));
-                let lo = a.trim().parse().map_err(|_| format!("bad port range {r:?}: use \"LO-HI\""))?;
-                let hi = b.trim().parse().map_err(|_| format!("bad port range {r:?}: use \"LO-HI\""))?;
+                let lo = a
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("bad port range {r:?}: use \"LO-HI\""))?;
+                let hi = b
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("bad port range {r:?}: use \"LO-HI\""))?;
                 if lo > hi {
                     return Err(format!("bad port range {r:?}: low end above high end"));
                 }
@@ -91,13 +97,18 @@ impl Default for OrientationConfig {
     fn default() -> Self {
         let mut service_ports = vec![PortRange { lo: 1, hi: 1023 }];
         service_ports.extend(
-            [1433, 1521, 2049, 3306, 3389, 5432, 5439, 6379, 8080, 8443, 9092, 9200, 27017]
-                .map(|p| PortRange { lo: p, hi: p }),
+            [
+                1433, 1521, 2049, 3306, 3389, 5432, 5439, 6379, 8080, 8443, 9092, 9200, 27017,
+            ]
+            .map(|p| PortRange { lo: p, hi: p }),
         );
         Self {
             use_tcp_flags: true,
             service_ports,
-            ephemeral: PortRange { lo: 32768, hi: 65535 },
+            ephemeral: PortRange {
+                lo: 32768,
+                hi: 65535,
+            },
         }
     }
 }
@@ -147,7 +158,13 @@ impl Orienter {
     }
 
     /// (is_response, orientation, rule) for one record; `None` ports mean no ports.
-    pub fn orient(&self, proto: Option<u8>, sport: Option<u16>, dport: Option<u16>, flags: Option<u16>) -> (bool, &'static str, &'static str) {
+    pub fn orient(
+        &self,
+        proto: Option<u8>,
+        sport: Option<u16>,
+        dport: Option<u16>,
+        flags: Option<u16>,
+    ) -> (bool, &'static str, &'static str) {
         let (Some(s), Some(d)) = (sport, dport) else {
             return (false, UNKNOWN, "no_ports");
         };
@@ -183,24 +200,39 @@ impl Orienter {
 
     /// The oriented columns for a normalized batch, in [`ORIENTED_COLUMNS`] order.
     pub fn columns(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>, ArrowError> {
-        let proto = batch.column(Col::Protocol as usize).as_primitive::<UInt8Type>();
-        let sport = batch.column(Col::SrcPort as usize).as_primitive::<UInt16Type>();
-        let dport = batch.column(Col::DstPort as usize).as_primitive::<UInt16Type>();
-        let flags = batch.column(Col::TcpFlags as usize).as_primitive::<UInt16Type>();
+        let proto = batch
+            .column(Col::Protocol as usize)
+            .as_primitive::<UInt8Type>();
+        let sport = batch
+            .column(Col::SrcPort as usize)
+            .as_primitive::<UInt16Type>();
+        let dport = batch
+            .column(Col::DstPort as usize)
+            .as_primitive::<UInt16Type>();
+        let flags = batch
+            .column(Col::TcpFlags as usize)
+            .as_primitive::<UInt16Type>();
         let n = batch.num_rows();
         let mut response = Vec::with_capacity(n);
         let mut orientation = Vec::with_capacity(n);
         let mut rule = Vec::with_capacity(n);
         let mut server_port = Vec::with_capacity(n);
         for i in 0..n {
-            let get8 = |a: &arrow::array::PrimitiveArray<UInt8Type>| (!a.is_null(i)).then(|| a.value(i));
+            let get8 =
+                |a: &arrow::array::PrimitiveArray<UInt8Type>| (!a.is_null(i)).then(|| a.value(i));
             let get16 = |a: &UInt16Array| (!a.is_null(i)).then(|| a.value(i));
             let (s, d) = (get16(sport), get16(dport));
             let (resp, o, r) = self.orient(get8(proto), s, d, get16(flags));
             response.push(resp);
             orientation.push(o);
             rule.push(r);
-            server_port.push(if r == "no_ports" { None } else if resp { s } else { d });
+            server_port.push(if r == "no_ports" {
+                None
+            } else if resp {
+                s
+            } else {
+                d
+            });
         }
         let mask = BooleanArray::from(response);
         let src = batch.column(Col::SrcAddr as usize);
@@ -254,38 +286,80 @@ mod tests {
     #[test]
     fn tcp_flags_decide_first() {
         // SYN-ACK from 51234 → 443: the sender is the server even with odd ports.
-        assert_eq!(o().orient(Some(6), Some(51234), Some(443), Some(18)), (true, RESPONSE, "tcp_flags"));
-        assert_eq!(o().orient(Some(6), Some(443), Some(51234), Some(2)), (false, REQUEST, "tcp_flags"));
+        assert_eq!(
+            o().orient(Some(6), Some(51234), Some(443), Some(18)),
+            (true, RESPONSE, "tcp_flags")
+        );
+        assert_eq!(
+            o().orient(Some(6), Some(443), Some(51234), Some(2)),
+            (false, REQUEST, "tcp_flags")
+        );
         // FIN/ACK only: flags say nothing, the service port decides.
-        assert_eq!(o().orient(Some(6), Some(443), Some(51234), Some(17)), (true, RESPONSE, "service_port"));
+        assert_eq!(
+            o().orient(Some(6), Some(443), Some(51234), Some(17)),
+            (true, RESPONSE, "service_port")
+        );
     }
 
     #[test]
     fn service_ports_then_ephemeral_then_unknown() {
-        assert_eq!(o().orient(Some(6), Some(51234), Some(5432), None), (false, REQUEST, "service_port"));
-        assert_eq!(o().orient(Some(17), Some(53), Some(40000), None), (true, RESPONSE, "service_port"));
-        assert_eq!(o().orient(Some(6), Some(40000), Some(12345), None), (false, REQUEST, "ephemeral"));
-        assert_eq!(o().orient(Some(6), Some(12345), Some(40000), None), (true, RESPONSE, "ephemeral"));
+        assert_eq!(
+            o().orient(Some(6), Some(51234), Some(5432), None),
+            (false, REQUEST, "service_port")
+        );
+        assert_eq!(
+            o().orient(Some(17), Some(53), Some(40000), None),
+            (true, RESPONSE, "service_port")
+        );
+        assert_eq!(
+            o().orient(Some(6), Some(40000), Some(12345), None),
+            (false, REQUEST, "ephemeral")
+        );
+        assert_eq!(
+            o().orient(Some(6), Some(12345), Some(40000), None),
+            (true, RESPONSE, "ephemeral")
+        );
         // Both ephemeral, both well known: kept as recorded.
-        assert_eq!(o().orient(Some(6), Some(40000), Some(50000), None), (false, UNKNOWN, "unknown"));
-        assert_eq!(o().orient(Some(6), Some(80), Some(443), None), (false, UNKNOWN, "unknown"));
+        assert_eq!(
+            o().orient(Some(6), Some(40000), Some(50000), None),
+            (false, UNKNOWN, "unknown")
+        );
+        assert_eq!(
+            o().orient(Some(6), Some(80), Some(443), None),
+            (false, UNKNOWN, "unknown")
+        );
     }
 
     #[test]
     fn icmp_and_missing_ports_have_no_server_port() {
-        assert_eq!(o().orient(Some(1), Some(0), Some(0), None), (false, UNKNOWN, "no_ports"));
-        assert_eq!(o().orient(Some(6), None, None, None), (false, UNKNOWN, "no_ports"));
+        assert_eq!(
+            o().orient(Some(1), Some(0), Some(0), None),
+            (false, UNKNOWN, "no_ports")
+        );
+        assert_eq!(
+            o().orient(Some(6), None, None, None),
+            (false, UNKNOWN, "no_ports")
+        );
     }
 
     #[test]
     fn windows_ephemeral_range_is_configurable() {
         let cfg = OrientationConfig {
-            ephemeral: PortRange { lo: 49152, hi: 65535 },
+            ephemeral: PortRange {
+                lo: 49152,
+                hi: 65535,
+            },
             ..Default::default()
         };
         let w = Orienter::new(&cfg);
-        assert_eq!(w.orient(Some(6), Some(40000), Some(12345), None), (false, UNKNOWN, "unknown"));
-        assert_eq!(w.orient(Some(6), Some(50000), Some(12345), None), (false, REQUEST, "ephemeral"));
+        assert_eq!(
+            w.orient(Some(6), Some(40000), Some(12345), None),
+            (false, UNKNOWN, "unknown")
+        );
+        assert_eq!(
+            w.orient(Some(6), Some(50000), Some(12345), None),
+            (false, REQUEST, "ephemeral")
+        );
     }
 
     #[test]
@@ -295,6 +369,12 @@ mod tests {
             p: Vec<PortRange>,
         }
         let t: T = toml::from_str("p = [443, \"8000-8100\"]").unwrap();
-        assert_eq!(t.p, vec![PortRange { lo: 443, hi: 443 }, PortRange { lo: 8000, hi: 8100 }]);
+        assert_eq!(
+            t.p,
+            vec![
+                PortRange { lo: 443, hi: 443 },
+                PortRange { lo: 8000, hi: 8100 }
+            ]
+        );
     }
 }

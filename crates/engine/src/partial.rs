@@ -11,31 +11,26 @@ use flowlogd_bus::{ChunkPartials, SummaryPartial};
 use flowlogd_formats::{ObjectStats, Parsed};
 
 use crate::config::EngineConfig;
-use crate::derive::{count_windows, derive, derived_schema};
-use crate::orientation::Orienter;
+use crate::derive::{count_windows, derive};
 use crate::error::EngineError;
-use crate::summary::CompiledSummary;
-use crate::sql;
+use crate::orientation::Orienter;
+use crate::summary::Summaries;
 
 /// Computes partial aggregates for every configured summary.
 #[derive(Debug, Clone)]
 pub struct Partializer {
-    summaries: Vec<CompiledSummary>,
+    summaries: Summaries,
     window_ms: i64,
     orienter: Orienter,
 }
 
 impl Partializer {
-    pub fn new(summaries: Vec<CompiledSummary>, cfg: &EngineConfig) -> Self {
+    pub fn new(summaries: Summaries, cfg: &EngineConfig) -> Self {
         Self {
             summaries,
             window_ms: cfg.window_ms(),
             orienter: Orienter::new(&cfg.orientation),
         }
-    }
-
-    pub fn summaries(&self) -> &[CompiledSummary] {
-        &self.summaries
     }
 
     pub async fn run(
@@ -61,13 +56,15 @@ impl Partializer {
         }
         let mut partials = Vec::new();
         if !derived.is_empty() {
-            for s in &self.summaries {
-                let out = sql::run("flows", derived_schema(), derived.clone(), &s.partial_sql)
-                    .await
-                    .map_err(|source| EngineError::Query {
-                        summary: s.name.clone(),
-                        source,
-                    })?;
+            for s in self.summaries.iter() {
+                let out =
+                    s.partial
+                        .run(derived.clone())
+                        .await
+                        .map_err(|source| EngineError::Query {
+                            summary: s.name.clone(),
+                            source,
+                        })?;
                 for (window_start_ms, batch) in split_by_window(&out)? {
                     partials.push(SummaryPartial {
                         summary: s.name.clone(),

@@ -10,7 +10,14 @@
 //! Because partial rows never mix windows and every merge function is associative, the
 //! result is the same however records are cut into chunks or spread over processes.
 
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+
 use crate::config::{MetricFn, SummaryConfig};
+use crate::derive::derived_schema;
+use crate::error::EngineError;
+use crate::prepared::PreparedQuery;
 
 /// Name of the derived window column added before aggregation.
 pub const WINDOW_COL: &str = "window_start";
@@ -122,6 +129,58 @@ impl CompiledSummary {
             merge_sql,
         }
     }
+}
+
+/// A summary with its three queries planned, ready to run per chunk and per window.
+#[derive(Debug)]
+pub struct PreparedSummary {
+    pub name: String,
+    pub keys: Vec<String>,
+    pub partial: PreparedQuery,
+    pub compact: PreparedQuery,
+    pub merge: PreparedQuery,
+    /// Schema of a partial aggregate as kept in window state (no window column).
+    pub partial_schema: SchemaRef,
+}
+
+/// The prepared summaries, shared by the parse stage and the aggregator.
+pub type Summaries = Arc<Vec<PreparedSummary>>;
+
+impl CompiledSummary {
+    pub async fn prepare(&self) -> Result<PreparedSummary, EngineError> {
+        let q = |source| EngineError::Query {
+            summary: self.name.clone(),
+            source,
+        };
+        let partial = PreparedQuery::new("flows", derived_schema(), &self.partial_sql)
+            .await
+            .map_err(q)?;
+        let out = partial.schema();
+        let partial_schema = Arc::new(out.project(&(1..out.fields().len()).collect::<Vec<_>>())?);
+        let compact = PreparedQuery::new("partials", partial_schema.clone(), &self.compact_sql)
+            .await
+            .map_err(q)?;
+        let merge = PreparedQuery::new("partials", partial_schema.clone(), &self.merge_sql)
+            .await
+            .map_err(q)?;
+        Ok(PreparedSummary {
+            name: self.name.clone(),
+            keys: self.keys.clone(),
+            partial,
+            compact,
+            merge,
+            partial_schema,
+        })
+    }
+}
+
+/// Compiles and prepares every summary.
+pub async fn prepare_all(cfgs: &[SummaryConfig]) -> Result<Summaries, EngineError> {
+    let mut out = Vec::with_capacity(cfgs.len());
+    for c in cfgs {
+        out.push(CompiledSummary::compile(c).prepare().await?);
+    }
+    Ok(Arc::new(out))
 }
 
 /// The one-phase SQL a summary is defined by: a plain GROUP BY over all records of table

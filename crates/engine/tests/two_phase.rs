@@ -7,7 +7,7 @@ use flowlogd_bus::PartialMessage;
 use flowlogd_engine::derive::{derive, derived_schema};
 use flowlogd_engine::orientation::Orienter;
 use flowlogd_engine::summary::reference_sql;
-use flowlogd_engine::{Aggregator, CompiledSummary, EngineConfig, Mode, Partializer, SummaryConfig};
+use flowlogd_engine::{prepare_all, Aggregator, EngineConfig, Mode, Partializer, SummaryConfig};
 use flowlogd_formats::{Col, FlowBatchBuilder, ObjectStats, Parsed};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -18,9 +18,18 @@ const HOUR_MS: i64 = 3_600_000;
 fn records(n: usize, seed: u64) -> RecordBatch {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut b = FlowBatchBuilder::new();
-    let hosts = ["10.0.0.1", "10.0.0.2", "10.0.1.9", "2001:db8::1", "203.0.113.7"];
+    let hosts = [
+        "10.0.0.1",
+        "10.0.0.2",
+        "10.0.1.9",
+        "2001:db8::1",
+        "203.0.113.7",
+    ];
     for _ in 0..n {
-        b.set_str(Col::Provider, if rng.random_bool(0.7) { "aws" } else { "azure" });
+        b.set_str(
+            Col::Provider,
+            if rng.random_bool(0.7) { "aws" } else { "azure" },
+        );
         b.set_str(Col::AccountId, ["111", "222"][rng.random_range(0..2)]);
         let (s, d) = (hosts[rng.random_range(0..5)], hosts[rng.random_range(0..5)]);
         b.set_str(Col::SrcAddr, s);
@@ -47,8 +56,22 @@ fn records(n: usize, seed: u64) -> RecordBatch {
         let start = 1_714_521_600_000 + rng.random_range(0..3 * HOUR_MS);
         b.set_ts_ms(Col::Start, start);
         b.set_ts_ms(Col::End, start + rng.random_range(0..600_000));
-        b.set_str(Col::Action, if rng.random_bool(0.8) { "ACCEPT" } else { "REJECT" });
-        b.set_str(Col::LogStatus, if rng.random_bool(0.95) { "OK" } else { "NODATA" });
+        b.set_str(
+            Col::Action,
+            if rng.random_bool(0.8) {
+                "ACCEPT"
+            } else {
+                "REJECT"
+            },
+        );
+        b.set_str(
+            Col::LogStatus,
+            if rng.random_bool(0.95) {
+                "OK"
+            } else {
+                "NODATA"
+            },
+        );
         b.end_row();
     }
     b.finish()
@@ -58,9 +81,17 @@ fn rows(batches: &[RecordBatch], skip: usize) -> Vec<String> {
     let opts = FormatOptions::default().with_null("∅");
     let mut out = Vec::new();
     for b in batches {
-        let f: Vec<_> = b.columns()[skip..].iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap()).collect();
+        let f: Vec<_> = b.columns()[skip..]
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+            .collect();
         for r in 0..b.num_rows() {
-            out.push(f.iter().map(|x| x.value(r).to_string()).collect::<Vec<_>>().join("|"));
+            out.push(
+                f.iter()
+                    .map(|x| x.value(r).to_string())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            );
         }
     }
     out.sort();
@@ -69,12 +100,19 @@ fn rows(batches: &[RecordBatch], skip: usize) -> Vec<String> {
 
 async fn reference(cfg: &SummaryConfig, all: &RecordBatch, ecfg: &EngineConfig) -> Vec<String> {
     let d = derive(all, ecfg.window_ms(), &Orienter::new(&ecfg.orientation)).unwrap();
-    let out = flowlogd_engine::sql::run("flows", derived_schema(), vec![d], &reference_sql(cfg, 3600)).await.unwrap();
+    let out = flowlogd_engine::sql::run(
+        "flows",
+        derived_schema(),
+        vec![d],
+        &reference_sql(cfg, 3600),
+    )
+    .await
+    .unwrap();
     rows(&out, 0)
 }
 
 async fn streamed(all: &RecordBatch, ecfg: &EngineConfig, seed: u64) -> Vec<(String, Vec<String>)> {
-    let summaries: Vec<CompiledSummary> = SummaryConfig::builtins().iter().map(CompiledSummary::compile).collect();
+    let summaries = prepare_all(&SummaryConfig::builtins()).await.unwrap();
     let part = Partializer::new(summaries.clone(), ecfg);
     let mut agg = Aggregator::new(ecfg.clone(), summaries);
     let mut rng = StdRng::seed_from_u64(seed);
@@ -90,23 +128,44 @@ async fn streamed(all: &RecordBatch, ecfg: &EngineConfig, seed: u64) -> Vec<(Str
     let mut deliveries = chunks.clone();
     deliveries.extend(chunks.iter().step_by(3).cloned());
     for (id, batch) in deliveries {
-        let parsed = vec![Parsed { batch, dead_letters: vec![], stats: ObjectStats::default() }];
+        let parsed = vec![Parsed {
+            batch,
+            dead_letters: vec![],
+            stats: ObjectStats::default(),
+        }];
         let cp = part.run(id, "obj".into(), parsed).await.unwrap();
-        agg.apply(PartialMessage::Chunk(Box::new(cp)), 0, Mode::Once).await.unwrap();
+        agg.apply(PartialMessage::Chunk(Box::new(cp)), 0, Mode::Once)
+            .await
+            .unwrap();
     }
-    assert_eq!(agg.accounting().chunks_duplicate as usize, chunks.len().div_ceil(3));
+    assert_eq!(
+        agg.accounting().chunks_duplicate as usize,
+        chunks.len().div_ceil(3)
+    );
     let emissions = agg.tick(0, Mode::Once, true).await.unwrap();
     SummaryConfig::builtins()
         .iter()
         .map(|s| {
             let mut r = Vec::new();
             for e in emissions.iter().filter(|e| e.summary == s.name) {
-                let w = arrow::array::TimestampMillisecondArray::from(vec![e.window_start_ms; e.batch.num_rows()]).with_timezone("UTC");
+                let w = arrow::array::TimestampMillisecondArray::from(vec![
+                    e.window_start_ms;
+                    e.batch.num_rows()
+                ])
+                .with_timezone("UTC");
                 let mut cols: Vec<arrow::array::ArrayRef> = vec![std::sync::Arc::new(w)];
                 cols.extend(e.batch.columns().iter().cloned());
-                let mut fields = vec![arrow::datatypes::Field::new("w", cols[0].data_type().clone(), true)];
+                let mut fields = vec![arrow::datatypes::Field::new(
+                    "w",
+                    cols[0].data_type().clone(),
+                    true,
+                )];
                 fields.extend(e.batch.schema().fields().iter().map(|f| f.as_ref().clone()));
-                let b = RecordBatch::try_new(std::sync::Arc::new(arrow::datatypes::Schema::new(fields)), cols).unwrap();
+                let b = RecordBatch::try_new(
+                    std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
+                    cols,
+                )
+                .unwrap();
                 r.extend(rows(&[b], 0));
             }
             r.sort();
@@ -121,7 +180,10 @@ async fn streaming_equals_sql_for_any_chunking_order_and_replay() {
     for seed in 0..3 {
         let all = records(3000, seed);
         for (name, got) in streamed(&all, &ecfg, seed + 100).await {
-            let cfg = SummaryConfig::builtins().into_iter().find(|s| s.name == name).unwrap();
+            let cfg = SummaryConfig::builtins()
+                .into_iter()
+                .find(|s| s.name == name)
+                .unwrap();
             let want = reference(&cfg, &all, &ecfg).await;
             assert!(!want.is_empty());
             assert_eq!(got, want, "summary {name}, seed {seed}");
@@ -138,10 +200,15 @@ async fn connections_conserve_bytes_and_fold_responses() {
              (SELECT sum(bytes_c2s) + sum(bytes_s2c) FROM flows WHERE log_status = 'OK') AS c, \
              (SELECT count(*) FROM (SELECT DISTINCT src_addr, dst_addr, dst_port, protocol FROM flows)) AS traffic_keys, \
              (SELECT count(*) FROM (SELECT DISTINCT client_addr, server_addr, server_port, protocol FROM flows)) AS conn_keys";
-    let out = flowlogd_engine::sql::run("flows", derived_schema(), vec![d], q).await.unwrap();
+    let out = flowlogd_engine::sql::run("flows", derived_schema(), vec![d], q)
+        .await
+        .unwrap();
     let r = rows(&out, 0);
     let v: Vec<&str> = r[0].split('|').collect();
     assert_eq!(v[0], v[1], "bytes are not conserved by orientation");
     let (t, c): (u64, u64) = (v[2].parse().unwrap(), v[3].parse().unwrap());
-    assert!(c * 2 < t, "connections keys {c} not well below traffic keys {t}");
+    assert!(
+        c * 2 < t,
+        "connections keys {c} not well below traffic keys {t}"
+    );
 }

@@ -11,7 +11,9 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 use flowlogd_bus::{channel, PartialMessage, RawMessage, Receiver, Sender};
-use flowlogd_engine::{Accounting, Aggregator, Checkpointer, Clock, CompiledSummary, Mode, Partializer};
+use flowlogd_engine::{
+    prepare_all, Accounting, Aggregator, Checkpointer, Clock, Mode, Partializer,
+};
 use flowlogd_formats::{DeadLetter, ParseOptions};
 use flowlogd_ops::progress::Progress;
 use flowlogd_sinks::{DeadLetterSink, JsonlSink, ParquetSink, SummarySink};
@@ -28,8 +30,12 @@ pub struct Options {
     pub progress: bool,
 }
 
-pub async fn run(cfg: Config, opts: Options, shutdown: watch::Receiver<bool>) -> anyhow::Result<Accounting> {
-    let summaries: Vec<CompiledSummary> = cfg.all_summaries().iter().map(CompiledSummary::compile).collect();
+pub async fn run(
+    cfg: Config,
+    opts: Options,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Accounting> {
+    let summaries = prepare_all(&cfg.all_summaries()).await?;
     let mut agg = Aggregator::new(cfg.engine.clone(), summaries.clone());
     let mut ckpt = Checkpointer::new(cfg.state_dir());
     if ckpt.restore(&mut agg).context("restoring checkpoint")? {
@@ -61,7 +67,13 @@ pub async fn run(cfg: Config, opts: Options, shutdown: watch::Receiver<bool>) ->
     let stop = Arc::new(AtomicBool::new(false));
     let source_task = spawn_sources(sources, raw_tx, opts.mode, opts.progress, stop.clone());
     let partializer = Partializer::new(summaries, &cfg.engine);
-    let parse_task = tokio::spawn(parse_stage(raw_rx, part_tx, partializer, parse_opts, parallelism));
+    let parse_task = tokio::spawn(parse_stage(
+        raw_rx,
+        part_tx,
+        partializer,
+        parse_opts,
+        parallelism,
+    ));
 
     let mut shutdown = shutdown;
     let tick_period = opts.clock.real_duration(cfg.engine.tick.as_millis() as i64);
@@ -120,7 +132,11 @@ async fn emit(
             s.write(&emissions)
                 .with_context(|| format!("writing summaries to the {} sink", s.name()))?;
         }
-        tracing::info!(emissions = emissions.len(), rows = emissions.iter().map(|e| e.batch.num_rows()).sum::<usize>(), "emitted windows");
+        tracing::info!(
+            emissions = emissions.len(),
+            rows = emissions.iter().map(|e| e.batch.num_rows()).sum::<usize>(),
+            "emitted windows"
+        );
     }
     write_dead(dead, agg.take_dead_letters())
 }
@@ -219,7 +235,9 @@ async fn parse_stage(
 }
 
 fn tokio_stream_from<T: Send + 'static>(rx: Receiver<T>) -> impl futures::Stream<Item = T> {
-    futures::stream::unfold(rx.into_inner(), |mut rx| async move { rx.recv().await.map(|m| (m, rx)) })
+    futures::stream::unfold(rx.into_inner(), |mut rx| async move {
+        rx.recv().await.map(|m| (m, rx))
+    })
 }
 
 async fn process(msg: RawMessage, partializer: &Partializer, opts: ParseOptions) -> PartialMessage {
@@ -229,20 +247,25 @@ async fn process(msg: RawMessage, partializer: &Partializer, opts: ParseOptions)
         RawMessage::Chunk(chunk) => {
             let id = chunk.id();
             let object = chunk.object.clone();
-            let parsed = tokio::task::spawn_blocking(move || {
-                flowlogd_formats::parse_chunk(&chunk, &opts)
-            })
-            .await;
+            let parsed =
+                tokio::task::spawn_blocking(move || flowlogd_formats::parse_chunk(&chunk, &opts))
+                    .await;
             let parsed = match parsed {
                 Ok(Ok(p)) => p,
                 Ok(Err(e)) => return PartialMessage::ObjectFailed(e.to_dead_letter()),
                 Err(e) => {
-                    return PartialMessage::ObjectFailed(DeadLetter::new(&object, "internal", format!("parser task failed: {e}")))
+                    return PartialMessage::ObjectFailed(DeadLetter::new(
+                        &object,
+                        "internal",
+                        format!("parser task failed: {e}"),
+                    ))
                 }
             };
             match partializer.run(id, object.clone(), parsed).await {
                 Ok(cp) => PartialMessage::Chunk(Box::new(cp)),
-                Err(e) => PartialMessage::ObjectFailed(DeadLetter::new(&object, "engine", e.to_string())),
+                Err(e) => {
+                    PartialMessage::ObjectFailed(DeadLetter::new(&object, "engine", e.to_string()))
+                }
             }
         }
     }

@@ -1,7 +1,6 @@
 //! Planning every summary's SQL against an empty batch catches bad filter expressions and
 //! types at startup instead of on the first chunk.
 
-use flowlogd_engine::derive::derived_schema;
 use flowlogd_engine::{CompiledSummary, ConfigIssue};
 
 use crate::config::Config;
@@ -12,11 +11,12 @@ pub fn check_summaries(cfg: &Config) -> Vec<ConfigIssue> {
     };
     let mut issues = Vec::new();
     for s in cfg.all_summaries() {
-        let c = CompiledSummary::compile(&s);
-        let r = rt.block_on(flowlogd_engine::sql::run("flows", derived_schema(), Vec::new(), &c.partial_sql));
+        let r = rt.block_on(CompiledSummary::compile(&s).prepare());
         if let Err(e) = r {
             let idx = cfg.summaries.iter().position(|o| o.name == s.name);
-            let key = idx.map(|i| format!("summaries[{i}]")).unwrap_or_else(|| format!("summary {}", s.name));
+            let key = idx
+                .map(|i| format!("summaries[{i}]"))
+                .unwrap_or_else(|| format!("summary {}", s.name));
             issues.push(ConfigIssue::new(
                 format!("{key}.filter"),
                 format!("the summary does not plan: {e}"),

@@ -1,4 +1,4 @@
-//! Continuous mode on a scaled clock (one hour of event time in 2.4 s): files arriving out
+//! Continuous mode on a scaled clock (one hour of event time in 6 s): files arriving out
 //! of order reach the same final revision as `run --once`; a window that gets late data
 //! is emitted again as revision 2; records for a window whose state was dropped are
 //! counted as too late and sent to the dead-letter output.
@@ -46,7 +46,10 @@ fn copy_into(src_root: &Path, file: &Path, dst_root: &Path, rename: Option<&str>
     }
     std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
     // Copy under a hidden name, then rename: the source never sees half a file.
-    let tmp = dst.with_file_name(format!(".{}.tmp", dst.file_name().unwrap().to_string_lossy()));
+    let tmp = dst.with_file_name(format!(
+        ".{}.tmp",
+        dst.file_name().unwrap().to_string_lossy()
+    ));
     std::fs::copy(file, &tmp).unwrap();
     std::fs::rename(&tmp, &dst).unwrap();
 }
@@ -60,10 +63,16 @@ fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
 }
 
 fn jsonl_has(path: &Path, window_start: &str, revision: u32) -> bool {
-    std::fs::read_to_string(path).unwrap_or_default().lines().any(|l| {
-        let v: serde_json::Value = serde_json::from_str(l).unwrap();
-        v["window_start"] == window_start && v["revision"] == revision && v["summary"] == "traffic"
-    })
+    // The last line may be half-written while the daemon appends: skip what does not parse.
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .any(|v| {
+            v["window_start"] == window_start
+                && v["revision"] == revision
+                && v["summary"] == "traffic"
+        })
 }
 
 /// AWS text objects whose 5-minute stamp is in hour 00 (records of window 0).
@@ -82,7 +91,7 @@ fn hour0_aws(files: &[PathBuf]) -> Vec<PathBuf> {
 async fn continuous_revisions_match_once_and_too_late_is_counted() {
     let tmp = tempfile::tempdir().unwrap();
     let all = tmp.path().join("all");
-    gen(&all, 40_000, T0, 3, 21);
+    gen(&all, 20_000, T0, 3, 21);
     let files = files(&all);
     let held_back: Vec<PathBuf> = hour0_aws(&files).into_iter().step_by(2).collect();
     assert!(!held_back.is_empty());
@@ -100,50 +109,99 @@ async fn continuous_revisions_match_once_and_too_late_is_counted() {
     }
     let child = Command::new(bin())
         .args(["run", "--config", cfg.to_str().unwrap()])
-        .env("FLOWLOGD_TEST_CLOCK", format!("{T0}@1500"))
+        .env("FLOWLOGD_TEST_CLOCK", format!("{T0}@600"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let jsonl = out.join("summaries.jsonl");
-    // Window 0 closes at 01:20 (3.2 s); its first revision lacks the held-back records.
-    wait_for("window 0 revision 1", Duration::from_secs(30), || jsonl_has(&jsonl, "2024-05-01T00:00:00Z", 1));
+    // Window 0 closes at 01:20 (8 s); its first revision lacks the held-back records.
+    wait_for("window 0 revision 1", Duration::from_secs(30), || {
+        jsonl_has(&jsonl, "2024-05-01T00:00:00Z", 1)
+    });
     assert!(!jsonl_has(&jsonl, "2024-05-01T00:00:00Z", 2));
     for f in &held_back {
         copy_into(&all, f, &input, None);
     }
-    wait_for("window 0 revision 2", Duration::from_secs(30), || jsonl_has(&jsonl, "2024-05-01T00:00:00Z", 2));
+    wait_for("window 0 revision 2", Duration::from_secs(30), || {
+        jsonl_has(&jsonl, "2024-05-01T00:00:00Z", 2)
+    });
     // The last window (02:00) closes at 03:20; window 0's state is dropped after 03:00.
-    wait_for("window 2 revision 1", Duration::from_secs(30), || jsonl_has(&jsonl, "2024-05-01T02:00:00Z", 1));
-    std::thread::sleep(Duration::from_millis(800));
-    // A copy of a window-0 object under a new name arrives after retention: too late.
-    let late_name = format!("late-{}", held_back[0].file_name().unwrap().to_string_lossy());
-    copy_into(&all, &held_back[0], &input, Some(&late_name));
+    wait_for("window 2 revision 1", Duration::from_secs(30), || {
+        jsonl_has(&jsonl, "2024-05-01T02:00:00Z", 1)
+    });
+    std::thread::sleep(Duration::from_millis(2500));
     let dead = out.join("deadletter.jsonl");
+    let early = std::fs::read_to_string(&dead).unwrap_or_default();
+    assert!(
+        !early.contains("too_late"),
+        "records were too late before the test made any late (machine too slow for the scaled clock?):\n{}",
+        early.lines().filter(|l| l.contains("too_late")).take(3).collect::<Vec<_>>().join("\n")
+    );
+    // A copy of a window-0 object under a new name arrives after retention: too late.
+    let late_name = format!(
+        "late-{}",
+        held_back[0].file_name().unwrap().to_string_lossy()
+    );
+    copy_into(&all, &held_back[0], &input, Some(&late_name));
     wait_for("too-late dead letters", Duration::from_secs(30), || {
-        std::fs::read_to_string(&dead).unwrap_or_default().contains("too_late")
+        std::fs::read_to_string(&dead)
+            .unwrap_or_default()
+            .contains("too_late")
     });
 
     // SIGTERM: drain, checkpoint, exit 0.
     send_sigterm(child.id());
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let acct = accounting(&output.stdout);
     assert!(acct["too_late"].parse::<u64>().unwrap() > 0);
 
     // The final revision of every window equals `run --once` over the same files.
-    std::fs::remove_file(input.join(held_back[0].strip_prefix(&all).unwrap()).with_file_name(&late_name)).unwrap();
+    std::fs::remove_file(
+        input
+            .join(held_back[0].strip_prefix(&all).unwrap())
+            .with_file_name(&late_name),
+    )
+    .unwrap();
     let once_out = tmp.path().join("once");
-    run_ok(&["run", "--once", "--quiet", "--input", input.to_str().unwrap(), "--output", once_out.to_str().unwrap()]);
+    run_ok(&[
+        "run",
+        "--once",
+        "--quiet",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        once_out.to_str().unwrap(),
+    ]);
     // (Rows compared without the revision column, which differs by design.)
     let expected = all_output_rows(&once_out.join("parquet")).await;
     let actual = all_output_rows(&out.join("parquet")).await;
-    assert_eq!(actual, expected, "continuous final revisions differ from --once");
-    let revs = rows(&sql(None, Some(&out.join("parquet")), "SELECT DISTINCT window_start, revision FROM traffic ORDER BY 1").await);
-    assert!(revs.iter().any(|r| r.ends_with("|2")), "no window reached revision 2: {revs:?}");
+    assert_same_rows(&actual, &expected, "continuous final revisions vs --once");
+    // Window 0 was revised at least once after its first emission (more revisions are fine:
+    // every tick that brings new records for a closed window makes one).
+    let rev = rows(
+        &sql(
+            None,
+            Some(&out.join("parquet")),
+            "SELECT max(revision) FROM traffic WHERE window_start = '2024-05-01T00:00:00Z'",
+        )
+        .await,
+    );
+    assert!(
+        rev[0].parse::<u32>().unwrap() >= 2,
+        "window 0 was not revised: {rev:?}"
+    );
 }
 
 fn send_sigterm(pid: u32) {
-    let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
 }

@@ -13,7 +13,13 @@ async fn once_output_equals_sql_group_by_over_parsed_records() {
     gen(&input, 60_000, "2024-05-01T00:00:00Z", 3, 11);
 
     let run = run_ok(&[
-        "run", "--once", "--quiet", "--input", input.to_str().unwrap(), "--output", out.to_str().unwrap(),
+        "run",
+        "--once",
+        "--quiet",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
     ]);
     let acct = accounting(&run.stdout);
 
@@ -23,20 +29,38 @@ async fn once_output_equals_sql_group_by_over_parsed_records() {
     let parquet = out.join("parquet");
     let expected = rows(&sql(Some(&flows), None, &traffic_reference_sql()).await);
     let actual = rows(&sql(None, Some(&parquet), &traffic_output_sql()).await);
-    assert!(expected.len() > 1000, "too little data to mean anything: {}", expected.len());
+    assert!(
+        expected.len() > 1000,
+        "too little data to mean anything: {}",
+        expected.len()
+    );
     assert_eq!(actual.len(), expected.len(), "traffic row count");
-    assert_eq!(actual, expected, "traffic differs from its SQL definition");
+    assert_same_rows(&actual, &expected, "traffic vs its SQL definition");
 
     let expected = rows(&sql(Some(&flows), None, &rejected_reference_sql()).await);
     let actual = rows(&sql(None, Some(&parquet), &rejected_output_sql()).await);
     assert!(!expected.is_empty());
-    assert_eq!(actual, expected, "rejected_by_source differs from its SQL definition");
+    assert_same_rows(
+        &actual,
+        &expected,
+        "rejected_by_source vs its SQL definition",
+    );
 
     // Accounting: every parsed record is counted once.
     let total = rows(&sql(Some(&flows), None, "SELECT count(*) FROM flows").await);
-    assert_eq!(acct["records_in"], total[0], "records_in vs records parsed by `flowlogd parse`");
+    assert_eq!(
+        acct["records_in"], total[0],
+        "records_in vs records parsed by `flowlogd parse`"
+    );
     assert_eq!(acct["too_late"], "0");
     // Every revision of the backfill is 1.
-    let revs = rows(&sql(None, Some(&parquet), "SELECT DISTINCT revision FROM traffic").await);
+    let revs = rows(
+        &sql(
+            None,
+            Some(&parquet),
+            "SELECT DISTINCT revision FROM traffic",
+        )
+        .await,
+    );
     assert_eq!(revs, vec!["1".to_string()]);
 }

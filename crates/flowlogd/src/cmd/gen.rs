@@ -66,7 +66,11 @@ pub fn run(a: GenArgs) -> anyhow::Result<ExitCode> {
     if !(0.0..=1.0).contains(&a.late_fraction) {
         bail!("--late-fraction must be between 0 and 1");
     }
-    let formats = if a.formats.is_empty() { SampleFormat::ALL.to_vec() } else { a.formats.clone() };
+    let formats = if a.formats.is_empty() {
+        SampleFormat::ALL.to_vec()
+    } else {
+        a.formats.clone()
+    };
     let cfg = GenConfig {
         records: a.records,
         azure_records: a.azure_records,
@@ -80,7 +84,8 @@ pub fn run(a: GenArgs) -> anyhow::Result<ExitCode> {
         ..GenConfig::default()
     };
     let began = Instant::now();
-    let report = generate(&cfg, &a.out).with_context(|| format!("writing sample flow logs to {}", a.out.display()))?;
+    let report = generate(&cfg, &a.out)
+        .with_context(|| format!("writing sample flow logs to {}", a.out.display()))?;
     let secs = began.elapsed().as_secs_f64();
 
     let end = cfg.start + chrono::Duration::hours(i64::from(cfg.hours));
@@ -91,7 +96,10 @@ pub fn run(a: GenArgs) -> anyhow::Result<ExitCode> {
         end.to_rfc3339(),
         cfg.seed
     );
-    println!("{:<12} {:>7} {:>12} {:>10}", "format", "files", "records", "MB");
+    println!(
+        "{:<12} {:>7} {:>12} {:>10}",
+        "format", "files", "records", "MB"
+    );
     for (format, t) in &report.totals {
         let unit = if format.is_aws() { "" } else { " tuples" };
         println!(
@@ -138,7 +146,10 @@ mod tests {
             "1000",
         ])
         .unwrap();
-        assert_eq!(c.gen.formats, vec![SampleFormat::AwsV2Gz, SampleFormat::AzureVnet]);
+        assert_eq!(
+            c.gen.formats,
+            vec![SampleFormat::AwsV2Gz, SampleFormat::AzureVnet]
+        );
         assert_eq!(c.gen.start.unwrap().timestamp(), 1_740_823_200);
         assert_eq!(c.gen.out, PathBuf::from("sample"));
         assert!(Cli::try_parse_from(["gen", "--formats", "gcp"]).is_err());

@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "flowlogd", version, about = "Cloud flow logs in, exact windowed traffic summaries out")]
+#[command(
+    name = "flowlogd",
+    version,
+    about = "Cloud flow logs in, exact windowed traffic summaries out"
+)]
 pub struct Cli {
     /// Log format on stderr: `text` (default) or `json`. Level from RUST_LOG (default info).
     #[arg(long, global = true, env = "FLOWLOGD_LOG_FORMAT")]

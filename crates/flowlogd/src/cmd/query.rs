@@ -28,7 +28,10 @@ pub struct QueryArgs {
 }
 
 /// Registers every `summary=NAME` directory under `data` as table NAME.
-pub async fn register_summaries(ctx: &SessionContext, data: &std::path::Path) -> anyhow::Result<Vec<String>> {
+pub async fn register_summaries(
+    ctx: &SessionContext,
+    data: &std::path::Path,
+) -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
     let entries = std::fs::read_dir(data).with_context(|| format!("reading {}", data.display()))?;
     for e in entries {
@@ -54,14 +57,22 @@ pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
         let ctx = SessionContext::new();
         let names = register_summaries(&ctx, &args.data).await?;
         if names.is_empty() {
-            anyhow::bail!("no summary=NAME directories under {}; run `flowlogd run` first", args.data.display());
+            anyhow::bail!(
+                "no summary=NAME directories under {}; run `flowlogd run` first",
+                args.data.display()
+            );
         }
-        let df = ctx.sql(&args.sql).await.with_context(|| format!("tables: {}", names.join(", ")))?;
+        let df = ctx
+            .sql(&args.sql)
+            .await
+            .with_context(|| format!("tables: {}", names.join(", ")))?;
         Ok(df.collect().await?)
     })?;
     let stdout = std::io::stdout();
     match args.format {
-        OutputFormat::Table => println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?),
+        OutputFormat::Table => {
+            println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?)
+        }
         OutputFormat::Csv => {
             let mut w = arrow::csv::Writer::new(stdout.lock());
             for b in &batches {

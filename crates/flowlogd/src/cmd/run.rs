@@ -40,10 +40,13 @@ pub struct RunArgs {
 pub fn load_config(args: &RunArgs) -> anyhow::Result<Config> {
     let mut cfg = match (&args.config, &args.input, &args.output) {
         (Some(path), _, _) => Config::load(path)?,
-        (None, Some(input), output) => {
-            Config::quick_start(input, output.as_deref().unwrap_or(std::path::Path::new("out")))
+        (None, Some(input), output) => Config::quick_start(
+            input,
+            output.as_deref().unwrap_or(std::path::Path::new("out")),
+        ),
+        (None, None, _) => {
+            anyhow::bail!("give --config FILE, or --input DIR [--output DIR] for the quick start")
         }
-        (None, None, _) => anyhow::bail!("give --config FILE, or --input DIR [--output DIR] for the quick start"),
     };
     if let Some(s) = &args.state {
         cfg.state_dir = Some(s.clone());
@@ -65,7 +68,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(spec) => Clock::parse(spec).map_err(|e| anyhow::anyhow!("--clock {e}"))?,
         None => Clock::System,
     };
-    let mode = if args.once { Mode::Once } else { Mode::Continuous };
+    let mode = if args.once {
+        Mode::Once
+    } else {
+        Mode::Continuous
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -89,7 +96,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         return std::future::pending().await;
     };
     tokio::select! {

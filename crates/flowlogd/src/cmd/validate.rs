@@ -23,7 +23,12 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let mut issues = cfg.validate();
     issues.extend(crate::sqlcheck::check_summaries(&cfg));
     if issues.is_empty() {
-        println!("{}: ok ({} summaries, {} sources)", args.file.display(), cfg.all_summaries().len(), cfg.sources.local.len());
+        println!(
+            "{}: ok ({} summaries, {} sources)",
+            args.file.display(),
+            cfg.all_summaries().len(),
+            cfg.sources.local.len()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     for i in &issues {

@@ -14,7 +14,10 @@ pub fn bin() -> PathBuf {
 }
 
 pub fn run_ok(args: &[&str]) -> Output {
-    let out = Command::new(bin()).args(args).output().expect("spawn flowlogd");
+    let out = Command::new(bin())
+        .args(args)
+        .output()
+        .expect("spawn flowlogd");
     assert!(
         out.status.success(),
         "flowlogd {args:?} failed: {}\n{}",
@@ -70,7 +73,12 @@ pub fn rows(batches: &[RecordBatch]) -> Vec<String> {
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
             .collect();
         for r in 0..b.num_rows() {
-            out.push(fmts.iter().map(|f| f.value(r).to_string()).collect::<Vec<_>>().join("|"));
+            out.push(
+                fmts.iter()
+                    .map(|f| f.value(r).to_string())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            );
         }
     }
     out.sort();
@@ -92,7 +100,9 @@ pub async fn sql(flows: Option<&Path>, summaries: Option<&Path>, query: &str) ->
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
             if let Some(n) = name.strip_prefix("summary=") {
                 let url = format!("{}/", p.canonicalize().unwrap().display());
-                ctx.register_parquet(n, &url, ParquetReadOptions::default()).await.unwrap();
+                ctx.register_parquet(n, &url, ParquetReadOptions::default())
+                    .await
+                    .unwrap();
             }
         }
     }
@@ -141,18 +151,33 @@ pub fn rejected_output_sql() -> String {
 /// Every summary row of a Parquet output directory (window, revision and all columns).
 pub async fn all_output_rows(parquet_dir: &Path) -> Vec<String> {
     let mut out = rows(&sql(None, Some(parquet_dir), &traffic_output_sql()).await);
-    out.extend(rows(&sql(None, Some(parquet_dir), &rejected_output_sql()).await));
+    out.extend(rows(
+        &sql(None, Some(parquet_dir), &rejected_output_sql()).await,
+    ));
     out.sort();
     out
 }
 
 /// Parses every file under `input` with `flowlogd parse` into one Parquet file.
 pub fn parse_to_parquet(input: &Path, out: &Path) {
-    let mut args: Vec<String> = vec!["parse".into(), "--output".into(), "parquet".into(), "--out".into()];
+    let mut args: Vec<String> = vec![
+        "parse".into(),
+        "--output".into(),
+        "parquet".into(),
+        "--out".into(),
+    ];
     args.push(out.to_string_lossy().into_owned());
     args.push("--dead-letter".into());
-    args.push(out.with_extension("dead.jsonl").to_string_lossy().into_owned());
-    args.extend(files(input).iter().map(|p| p.to_string_lossy().into_owned()));
+    args.push(
+        out.with_extension("dead.jsonl")
+            .to_string_lossy()
+            .into_owned(),
+    );
+    args.extend(
+        files(input)
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned()),
+    );
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     run_ok(&refs);
 }
@@ -160,10 +185,29 @@ pub fn parse_to_parquet(input: &Path, out: &Path) {
 /// The `flowlogd: objects=…` accounting line of a run's stdout, as key → value.
 pub fn accounting(stdout: &[u8]) -> std::collections::BTreeMap<String, String> {
     let text = String::from_utf8_lossy(stdout);
-    let line = text.lines().find(|l| l.starts_with("flowlogd: ")).expect("accounting line");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("flowlogd: "))
+        .expect("accounting line");
     line.trim_start_matches("flowlogd: ")
         .split_whitespace()
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
+}
+
+/// Asserts two sorted row lists are equal, printing only the differences.
+pub fn assert_same_rows(actual: &[String], expected: &[String], what: &str) {
+    if actual == expected {
+        return;
+    }
+    let a: std::collections::BTreeSet<&String> = actual.iter().collect();
+    let e: std::collections::BTreeSet<&String> = expected.iter().collect();
+    let only_a: Vec<_> = a.difference(&e).take(8).collect();
+    let only_e: Vec<_> = e.difference(&a).take(8).collect();
+    panic!(
+        "{what}: {} rows vs {} expected\nonly in actual (first 8): {only_a:#?}\nonly in expected (first 8): {only_e:#?}",
+        actual.len(),
+        expected.len()
+    );
 }
