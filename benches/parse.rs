@@ -65,7 +65,9 @@ impl Mode {
     }
 
     fn from_name(s: &str) -> Option<Mode> {
-        [Mode::Baseline, Mode::Parse, Mode::Chunked].into_iter().find(|m| m.name() == s)
+        [Mode::Baseline, Mode::Parse, Mode::Chunked]
+            .into_iter()
+            .find(|m| m.name() == s)
     }
 }
 
@@ -106,7 +108,12 @@ fn main() -> Result<()> {
         let dir = dataset(&cache, format, args.records)?;
         let base = child(Mode::Baseline, &dir)?;
         let mut line = |mode: Mode, m: &Measure| {
-            rows.push(Row { format, mode, m: m.clone(), base: base.clone() });
+            rows.push(Row {
+                format,
+                mode,
+                m: m.clone(),
+                base: base.clone(),
+            });
         };
         line(Mode::Baseline, &base);
         let parse = child(Mode::Parse, &dir)?;
@@ -132,7 +139,10 @@ impl Args {
     fn parse() -> Result<Args> {
         let mut a = Args {
             records: match std::env::var("FLOWLOGD_BENCH_RECORDS") {
-                Ok(v) => v.replace('_', "").parse().context("FLOWLOGD_BENCH_RECORDS")?,
+                Ok(v) => v
+                    .replace('_', "")
+                    .parse()
+                    .context("FLOWLOGD_BENCH_RECORDS")?,
                 Err(_) => 5_000_000,
             },
             formats: DEFAULT_FORMATS.to_vec(),
@@ -145,10 +155,18 @@ impl Args {
                 None => (arg.clone(), None),
             };
             let mut value = |name: &str| -> Result<String> {
-                inline.clone().or_else(|| it.next()).with_context(|| format!("{name} needs a value"))
+                inline
+                    .clone()
+                    .or_else(|| it.next())
+                    .with_context(|| format!("{name} needs a value"))
             };
             match key.as_str() {
-                "--records" => a.records = value("--records")?.replace('_', "").parse().context("--records")?,
+                "--records" => {
+                    a.records = value("--records")?
+                        .replace('_', "")
+                        .parse()
+                        .context("--records")?
+                }
                 "--formats" => {
                     a.formats = value("--formats")?
                         .split(',')
@@ -181,7 +199,10 @@ fn default_cache_dir() -> PathBuf {
 
 /// Generates (or reuses) one format's data set and returns its directory.
 fn dataset(cache: &Path, format: SampleFormat, records: u64) -> Result<PathBuf> {
-    let dir = cache.join(format!("{}-{records}-seed{SEED}-v{DATA_VERSION}", format.name()));
+    let dir = cache.join(format!(
+        "{}-{records}-seed{SEED}-v{DATA_VERSION}",
+        format.name()
+    ));
     let marker = dir.join(".complete");
     if marker.exists() {
         return Ok(dir);
@@ -250,7 +271,13 @@ fn child(mode: Mode, dir: &Path) -> Result<Measure> {
     }
     eprintln!(
         "  {:<12} {:<8} {:>10} records {:>7.2} s",
-        dir.file_name().and_then(|n| n.to_str()).unwrap_or("?").split('-').take(2).collect::<Vec<_>>().join("-"),
+        dir.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("?")
+            .split('-')
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("-"),
         mode.name(),
         m.records,
         m.wall
@@ -267,7 +294,10 @@ fn objects(dir: &Path) -> Result<Vec<PathBuf>> {
                 walk(&p, out)?;
             } else {
                 let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                if name.ends_with(".log.gz") || name.ends_with(".log.parquet") || name == "PT1H.json" {
+                if name.ends_with(".log.gz")
+                    || name.ends_with(".log.parquet")
+                    || name == "PT1H.json"
+                {
                     out.push(p);
                 }
             }
@@ -295,14 +325,21 @@ fn run_child(mode: Mode, dir: &Path) -> Result<Measure> {
             Mode::Baseline => {
                 let file = File::open(path)?;
                 let n = if gz {
-                    io::copy(&mut flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(64 * 1024, file)), &mut io::sink())?
+                    io::copy(
+                        &mut flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(
+                            64 * 1024,
+                            file,
+                        )),
+                        &mut io::sink(),
+                    )?
                 } else {
                     read_to_sink(file)?
                 };
                 m.bytes_raw += n;
             }
             Mode::Parse => {
-                let reader = open_path(path, FormatHint::Auto, &opts).with_context(|| format!("opening {}", path.display()))?;
+                let reader = open_path(path, FormatHint::Auto, &opts)
+                    .with_context(|| format!("opening {}", path.display()))?;
                 for parsed in reader {
                     let p = parsed.with_context(|| format!("parsing {}", path.display()))?;
                     m.records += p.batch.num_rows() as u64;
@@ -314,7 +351,9 @@ fn run_child(mode: Mode, dir: &Path) -> Result<Measure> {
                 let text = open_text(Box::new(File::open(path)?));
                 for chunk in TextChunker::new("bench", &object, text, CHUNK_BYTES, &opts) {
                     let chunk = chunk.with_context(|| format!("chunking {object}"))?;
-                    for p in parse_chunk(&chunk, &opts).with_context(|| format!("parsing {object}"))? {
+                    for p in
+                        parse_chunk(&chunk, &opts).with_context(|| format!("parsing {object}"))?
+                    {
                         m.records += p.batch.num_rows() as u64;
                         m.dead_letters += p.dead_letters.len() as u64;
                     }
@@ -376,13 +415,21 @@ fn print_table(args: &Args, rows: &[Row]) {
     let mut o = String::new();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     o.push_str(&format!(
         "\nParse throughput, single thread, {} records per format ({}; {})\n\n",
         args.records,
         cpu,
-        if cfg!(debug_assertions) { "DEBUG build: numbers are not representative" } else { "release build" }
+        if cfg!(debug_assertions) {
+            "DEBUG build: numbers are not representative"
+        } else {
+            "release build"
+        }
     ));
     o.push_str("| format | path | records | MB in | MB raw | seconds | records/s per core | MB/s (in) | × baseline | peak RSS MB |\n");
     o.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -402,13 +449,24 @@ fn print_table(args: &Args, rows: &[Row]) {
             r.m.wall,
             r.m.records as f64 / cpu / 1e6,
             r.m.bytes_in as f64 / cpu / 1e6,
-            if r.mode == Mode::Baseline { "1.0".to_string() } else { format!("{:.1}", r.m.cpu / r.base.cpu.max(1e-9)) },
+            if r.mode == Mode::Baseline {
+                "1.0".to_string()
+            } else {
+                format!("{:.1}", r.m.cpu / r.base.cpu.max(1e-9))
+            },
             r.m.rss_kb as f64 / 1024.0,
         ));
         if r.m.dead_letters > 0 {
-            o.push_str(&format!("<!-- {} {}: {} dead letters -->\n", r.format, r.mode.name(), r.m.dead_letters));
+            o.push_str(&format!(
+                "<!-- {} {}: {} dead letters -->\n",
+                r.format,
+                r.mode.name(),
+                r.m.dead_letters
+            ));
         }
     }
-    o.push_str("\nseconds = wall time; per-core rates and the baseline ratio use the child's CPU time.\n");
+    o.push_str(
+        "\nseconds = wall time; per-core rates and the baseline ratio use the child's CPU time.\n",
+    );
     let _ = io::stdout().write_all(o.as_bytes());
 }

@@ -173,9 +173,14 @@ impl World {
                 let vpc_id = format!("vpc-{}", hex_digits(rng, 17));
                 let octet2 = 10 + (vpc % 240) as u8;
                 let v6_net: Option<[u16; 3]> =
-                    (vpc % 2 == 0).then(|| [0x2600, 0x1f18, rng.random::<u16>()]);
+                    (vpc & 1 == 0).then(|| [0x2600, 0x1f18, rng.random::<u16>()]);
                 let subnets: Vec<(String, String)> = (0..3)
-                    .map(|s| (format!("subnet-{}", hex_digits(rng, 17)), format!("{az_prefix}-az{}", s + 1)))
+                    .map(|s| {
+                        (
+                            format!("subnet-{}", hex_digits(rng, 17)),
+                            format!("{az_prefix}-az{}", s + 1),
+                        )
+                    })
                     .collect();
                 let mut by_role: [Vec<u32>; N_ROLES] = Default::default();
                 for i in 0..per_vpc {
@@ -185,8 +190,17 @@ impl World {
                     let k = i + 4;
                     let ip4 = format!("10.{octet2}.{}.{}", subnet * 16 + k / 250, k % 250 + 4);
                     let ip6 = v6_net.filter(|_| rng.random_bool(0.5)).map(|p| {
-                        Ipv6Addr::new(p[0], p[1], p[2], subnet as u16, rng.random(), rng.random(), rng.random(), rng.random())
-                            .to_string()
+                        Ipv6Addr::new(
+                            p[0],
+                            p[1],
+                            p[2],
+                            subnet as u16,
+                            rng.random(),
+                            rng.random(),
+                            rng.random(),
+                            rng.random(),
+                        )
+                        .to_string()
                     });
                     let idx = w.enis.len() as u32;
                     by_role[role_idx(role)].push(idx);
@@ -206,17 +220,28 @@ impl World {
                         vpc,
                         vpc_id: vpc_id.clone(),
                         subnet_id: subnets[subnet].0.clone(),
-                        instance_id: if role == Role::Lb { "-".into() } else { format!("i-{}", hex_digits(rng, 17)) },
+                        instance_id: if role == Role::Lb {
+                            "-".into()
+                        } else {
+                            format!("i-{}", hex_digits(rng, 17))
+                        },
                         az_id: subnets[subnet].1.clone(),
                         ip4,
                         ip6,
                         role,
                         phase: rng.random_range(0..i64::from(cfg.aggregation_secs)),
                         windows_like: rng.random_bool(0.1),
-                        db_svc: if rng.random_bool(0.3) { Svc::Mysql } else { Svc::Postgres },
+                        db_svc: if rng.random_bool(0.3) {
+                            Svc::Mysql
+                        } else {
+                            Svc::Postgres
+                        },
                     });
                 }
-                w.vpcs.push(Vpc { account: a, by_role });
+                w.vpcs.push(Vpc {
+                    account: a,
+                    by_role,
+                });
             }
         }
         w
@@ -295,7 +320,10 @@ fn spawn(w: &World, rng: &mut StdRng, kind: Kind, cs: i64, long: bool) -> Option
             let role = if kind == Kind::InternalApp {
                 Role::App
             } else {
-                pick(rng, &[(Role::Db, 0.45), (Role::Cache, 0.35), (Role::Kafka, 0.2)])
+                pick(
+                    rng,
+                    &[(Role::Db, 0.45), (Role::Cache, 0.35), (Role::Kafka, 0.2)],
+                )
             };
             let s = w.server_near(rng, vpc, role)?;
             if s == c {
@@ -315,7 +343,11 @@ fn spawn(w: &World, rng: &mut StdRng, kind: Kind, cs: i64, long: bool) -> Option
             (Ep::Eni(c), Ep::Eni(s), Svc::AppHttp)
         }
         Kind::InboundWeb | Kind::InboundSsh => {
-            let role = if kind == Kind::InboundWeb { Role::Lb } else { Role::Bastion };
+            let role = if kind == Kind::InboundWeb {
+                Role::Lb
+            } else {
+                Role::Bastion
+            };
             let s = any(rng, &w.all_by_role[role_idx(role)])?;
             let svc = match kind {
                 Kind::InboundSsh => Svc::Ssh,
@@ -334,7 +366,11 @@ fn spawn(w: &World, rng: &mut StdRng, kind: Kind, cs: i64, long: bool) -> Option
         }
         Kind::Outbound => {
             let c = any(rng, &w.clients)?;
-            let svc = if rng.random_bool(0.85) { Svc::Https } else { Svc::Http };
+            let svc = if rng.random_bool(0.85) {
+                Svc::Https
+            } else {
+                Svc::Http
+            };
             (Ep::Eni(c), Ep::Inet(any(rng, &w.web)?), svc)
         }
         Kind::OutboundV6 => {
@@ -342,8 +378,16 @@ fn spawn(w: &World, rng: &mut StdRng, kind: Kind, cs: i64, long: bool) -> Option
             v6 = true;
             (Ep::Eni(c), Ep::Inet(any(rng, &w.web_v6)?), Svc::Https)
         }
-        Kind::Dns => (Ep::Eni(any(rng, &w.active)?), Ep::Inet(any(rng, &w.resolvers)?), Svc::Dns),
-        Kind::Ntp => (Ep::Eni(any(rng, &w.active)?), Ep::Inet(any(rng, &w.ntp)?), Svc::Ntp),
+        Kind::Dns => (
+            Ep::Eni(any(rng, &w.active)?),
+            Ep::Inet(any(rng, &w.resolvers)?),
+            Svc::Dns,
+        ),
+        Kind::Ntp => (
+            Ep::Eni(any(rng, &w.active)?),
+            Ep::Inet(any(rng, &w.ntp)?),
+            Svc::Ntp,
+        ),
         Kind::Ping => {
             let c = any(rng, &w.clients)?;
             let s = w.server_near(rng, w.enis[c as usize].vpc, Role::App)?;
@@ -360,7 +404,11 @@ fn spawn(w: &World, rng: &mut StdRng, kind: Kind, cs: i64, long: bool) -> Option
         Ep::Eni(i) => w.enis[i as usize].windows_like,
         Ep::Inet(_) => rng.random_bool(0.4),
     };
-    let (cport, sport) = if svc == Svc::Icmp { (0, 0) } else { (ephemeral_port(rng, windows_like), svc.port()) };
+    let (cport, sport) = if svc == Svc::Icmp {
+        (0, 0)
+    } else {
+        (ephemeral_port(rng, windows_like), svc.port())
+    };
     Some(Conv {
         client,
         server,
@@ -434,7 +482,12 @@ fn spawn_persistent(w: &World, rng: &mut StdRng, cs_range: (i64, i64)) -> Option
 }
 
 /// Generates all AWS formats of `formats` into `out_dir`.
-pub(super) fn generate(cfg: &GenConfig, formats: &[SampleFormat], out_dir: &Path, report: &mut GenReport) -> io::Result<()> {
+pub(super) fn generate(
+    cfg: &GenConfig,
+    formats: &[SampleFormat],
+    out_dir: &Path,
+    report: &mut GenReport,
+) -> io::Result<()> {
     let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0xA5A5_0000_0000_0001);
     let world = World::build(&mut rng, cfg, formats);
     let l = i64::from(cfg.aggregation_secs);
@@ -447,7 +500,9 @@ pub(super) fn generate(cfg: &GenConfig, formats: &[SampleFormat], out_dir: &Path
     let mut persistent_rate = 0.0f64;
     // Connection pools already open when the range starts.
     while persistent_rate < PERSISTENT_SHARE * budget {
-        let Some(c) = spawn_persistent(&world, &mut rng, (t0 - 4 * 3600, t0)) else { break };
+        let Some(c) = spawn_persistent(&world, &mut rng, (t0 - 4 * 3600, t0)) else {
+            break;
+        };
         if c.ce >= t0 {
             persistent_rate += c.per_window();
             active.push(c);
@@ -462,7 +517,8 @@ pub(super) fn generate(cfg: &GenConfig, formats: &[SampleFormat], out_dir: &Path
             let mut guard = 0;
             while persistent_rate < PERSISTENT_SHARE * budget && guard < 100_000 {
                 guard += 1;
-                if let Some(c) = spawn_persistent(&world, &mut rng, (epoch_start, epoch_start + l)) {
+                if let Some(c) = spawn_persistent(&world, &mut rng, (epoch_start, epoch_start + l))
+                {
                     persistent_rate += c.per_window();
                     active.push(c);
                 }
@@ -542,7 +598,10 @@ struct Rec<'a> {
 enum Sink {
     /// A gzip stream on the [`Deflater`] thread, fed from `buf`.
     Text { id: u64, buf: Vec<u8>, v5: bool },
-    Parquet { w: ArrowWriter<File>, cols: Box<PqCols> },
+    Parquet {
+        w: Box<ArrowWriter<File>>,
+        cols: Box<PqCols>,
+    },
 }
 
 struct OpenFile {
@@ -599,8 +658,12 @@ impl<'a> Outputs<'a> {
         report.late_records += self.late_records;
         for d in self.done {
             let path = self.out_dir.join(&d.file.path);
-            if let (Ok(file), Ok(secs)) = (File::options().write(true).open(&path), u64::try_from(d.delivered)) {
-                let _ = file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+            if let (Ok(file), Ok(secs)) = (
+                File::options().write(true).open(&path),
+                u64::try_from(d.delivered),
+            ) {
+                let _ =
+                    file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
             }
             let bytes = std::fs::metadata(&path)?.len();
             report.add(GenFile { bytes, ..d.file });
@@ -611,7 +674,15 @@ impl<'a> Outputs<'a> {
     /// The records interface `x` logs for conversation `c` in the window it closes during the
     /// epoch starting at `epoch_start`: request and response, as egress/ingress depending on
     /// which end `x` is.
-    fn window_records(&mut self, w: &World, rng: &mut StdRng, c: &Conv, x: u32, is_client: bool, epoch_start: i64) -> io::Result<()> {
+    fn window_records(
+        &mut self,
+        w: &World,
+        rng: &mut StdRng,
+        c: &Conv,
+        x: u32,
+        is_client: bool,
+        epoch_start: i64,
+    ) -> io::Result<()> {
         let eni = &w.enis[x as usize];
         let ws = epoch_start - self.l + eni.phase;
         let we = ws + self.l;
@@ -630,11 +701,27 @@ impl<'a> Outputs<'a> {
             match ep {
                 Ep::Eni(i) => {
                     let e = &w.enis[i as usize];
-                    (if c.v6 { e.ip6.as_deref().unwrap_or(&e.ip4) } else { &e.ip4 }, None, false)
+                    (
+                        if c.v6 {
+                            e.ip6.as_deref().unwrap_or(&e.ip4)
+                        } else {
+                            &e.ip4
+                        },
+                        None,
+                        false,
+                    )
                 }
                 Ep::Inet(i) => {
                     let h = &w.inet[i as usize];
-                    (if c.v6 { h.ip6.as_deref().unwrap_or(&h.ip4) } else { &h.ip4 }, h.aws_service, true)
+                    (
+                        if c.v6 {
+                            h.ip6.as_deref().unwrap_or(&h.ip4)
+                        } else {
+                            &h.ip4
+                        },
+                        h.aws_service,
+                        true,
+                    )
                 }
             }
         };
@@ -645,9 +732,17 @@ impl<'a> Outputs<'a> {
         let end_flag = if c.rst { 4 } else { 1 };
         let egress_path = |other_inet: bool, other: Ep| -> u8 {
             if other_inet {
-                if eni.role == Role::Lb { 2 } else { 8 }
+                if eni.role == Role::Lb {
+                    2
+                } else {
+                    8
+                }
             } else if let Ep::Eni(o) = other {
-                if w.enis[o as usize].vpc == eni.vpc { 1 } else { 4 }
+                if w.enis[o as usize].vpc == eni.vpc {
+                    1
+                } else {
+                    4
+                }
             } else {
                 1
             }
@@ -675,7 +770,17 @@ impl<'a> Outputs<'a> {
             src_svc: csvc,
             dst_svc: ssvc,
         };
-        self.emit(rng, Rec { eni, fl, flow: Some(req), start: rs, end: re, status: "OK" })?;
+        self.emit(
+            rng,
+            Rec {
+                eni,
+                fl,
+                flow: Some(req),
+                start: rs,
+                end: re,
+                status: "OK",
+            },
+        )?;
         if c.reject {
             return Ok(());
         }
@@ -698,11 +803,28 @@ impl<'a> Outputs<'a> {
             src_svc: ssvc,
             dst_svc: csvc,
         };
-        self.emit(rng, Rec { eni, fl, flow: Some(resp), start: rs, end: re, status: "OK" })
+        self.emit(
+            rng,
+            Rec {
+                eni,
+                fl,
+                flow: Some(resp),
+                start: rs,
+                end: re,
+                status: "OK",
+            },
+        )
     }
 
     /// A NODATA or SKIPDATA row for interface `x`'s window closing in this epoch.
-    fn status_row(&mut self, w: &World, rng: &mut StdRng, x: u32, epoch_start: i64, status: &'static str) -> io::Result<()> {
+    fn status_row(
+        &mut self,
+        w: &World,
+        rng: &mut StdRng,
+        x: u32,
+        epoch_start: i64,
+        status: &'static str,
+    ) -> io::Result<()> {
         let eni = &w.enis[x as usize];
         let ws = epoch_start - self.l + eni.phase;
         let end = ws + self.l - 1 - rng.random_range(0..self.l / 10);
@@ -710,7 +832,17 @@ impl<'a> Outputs<'a> {
             return Ok(());
         }
         let fl = &w.flow_logs[eni.flow_log];
-        self.emit(rng, Rec { eni, fl, flow: None, start: ws, end, status })
+        self.emit(
+            rng,
+            Rec {
+                eni,
+                fl,
+                flow: None,
+                start: ws,
+                end,
+                status,
+            },
+        )
     }
 
     fn emit(&mut self, rng: &mut StdRng, rec: Rec<'_>) -> io::Result<()> {
@@ -724,12 +856,34 @@ impl<'a> Outputs<'a> {
                 let old = files.swap_remove(i);
                 let part = old.part + 1;
                 self.done.push(finish(&mut self.deflater, old)?);
-                let f = open_file(&mut self.deflater, self.out_dir, self.seed, self.gzip_level, &self.schema, rec.fl, fl_idx, slot, late, part)?;
+                let f = open_file(
+                    &mut self.deflater,
+                    self.out_dir,
+                    self.seed,
+                    self.gzip_level,
+                    &self.schema,
+                    rec.fl,
+                    fl_idx,
+                    slot,
+                    late,
+                    part,
+                )?;
                 files.push(f);
                 files.len() - 1
             }
             None => {
-                let f = open_file(&mut self.deflater, self.out_dir, self.seed, self.gzip_level, &self.schema, rec.fl, fl_idx, slot, late, 0)?;
+                let f = open_file(
+                    &mut self.deflater,
+                    self.out_dir,
+                    self.seed,
+                    self.gzip_level,
+                    &self.schema,
+                    rec.fl,
+                    fl_idx,
+                    slot,
+                    late,
+                    0,
+                )?;
                 files.push(f);
                 files.len() - 1
             }
@@ -791,9 +945,18 @@ fn open_file(
     late: bool,
     part: u32,
 ) -> io::Result<OpenFile> {
-    let h = splitmix64(seed ^ (fl_idx as u64).wrapping_mul(0x1000_0000_01B3) ^ (slot as u64).rotate_left(20) ^ (u64::from(part) << 56) ^ u64::from(late));
+    let h = splitmix64(
+        seed ^ (fl_idx as u64).wrapping_mul(0x1000_0000_01B3)
+            ^ (slot as u64).rotate_left(20)
+            ^ (u64::from(part) << 56)
+            ^ u64::from(late),
+    );
     // Late files are stamped 60–120 minutes after their records' slot.
-    let stamp = if late { slot + 12 + (h >> 40) as i64 % 13 } else { slot };
+    let stamp = if late {
+        slot + 12 + (h >> 40) as i64 % 13
+    } else {
+        slot
+    };
     let c = civil(stamp * SLOT_SECS);
     let mut p = Vec::with_capacity(160);
     p.extend_from_slice(b"AWSLogs/");
@@ -822,7 +985,11 @@ fn open_file(
     p.push(b'Z');
     p.push(b'_');
     p.extend_from_slice(format!("{:08x}", h as u32).as_bytes());
-    p.extend_from_slice(if fl.format == SampleFormat::AwsParquet { b".log.parquet" } else { b".log.gz" });
+    p.extend_from_slice(if fl.format == SampleFormat::AwsParquet {
+        b".log.parquet"
+    } else {
+        b".log.gz"
+    });
     let rel = String::from_utf8_lossy(&p).into_owned();
     let (rel, file) = create_file(out_dir, &rel)?;
     let sink = match fl.format {
@@ -831,21 +998,45 @@ fn open_file(
                 .set_compression(Compression::SNAPPY)
                 .set_max_row_group_row_count(Some(PARQUET_ROW_GROUP))
                 .set_created_by("parquet-cpp-arrow version 10.0.1".to_string())
-                .set_key_value_metadata(Some(vec![KeyValue::new("parquet.avro.schema".to_string(), avro_schema())]))
+                .set_key_value_metadata(Some(vec![KeyValue::new(
+                    "parquet.avro.schema".to_string(),
+                    avro_schema(),
+                )]))
                 .build();
-            let w = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(io::Error::other)?;
-            Sink::Parquet { w, cols: Box::new(PqCols::new()) }
+            let w = ArrowWriter::try_new(file, schema.clone(), Some(props))
+                .map_err(io::Error::other)?;
+            Sink::Parquet {
+                w: Box::new(w),
+                cols: Box::new(PqCols::new()),
+            }
         }
         format => {
             let v5 = format == SampleFormat::AwsV5Custom;
             let mut buf = Vec::with_capacity(TEXT_BUF + 1024);
-            let fields: &[&str] = if v5 { AWS_V5_CUSTOM_FIELDS } else { AWS_V2_FIELDS };
+            let fields: &[&str] = if v5 {
+                AWS_V5_CUSTOM_FIELDS
+            } else {
+                AWS_V2_FIELDS
+            };
             buf.extend_from_slice(fields.join(" ").as_bytes());
             buf.push(b'\n');
-            Sink::Text { id: deflater.open(file, gzip_level)?, buf, v5 }
+            Sink::Text {
+                id: deflater.open(file, gzip_level)?,
+                buf,
+                v5,
+            }
         }
     };
-    Ok(OpenFile { slot, late, part, stamp, rel, format: fl.format, records: 0, sink })
+    Ok(OpenFile {
+        slot,
+        late,
+        part,
+        stamp,
+        rel,
+        format: fl.format,
+        records: 0,
+        sink,
+    })
 }
 
 /// Finishes a file's stream. Its size and time are filled in by [`Outputs::finish`] once the
@@ -863,8 +1054,19 @@ fn finish(deflater: &mut Deflater, f: OpenFile) -> io::Result<Done> {
     }
     // S3's Last-Modified is a few minutes after the slot: mirrored in the file time so that
     // tools sorting by mtime see a delivery order.
-    let delivered = (f.stamp + 1) * SLOT_SECS + 120 + (splitmix64(f.stamp as u64 ^ u64::from(f.part)) % 480) as i64;
-    Ok(Done { file: GenFile { path: f.rel, format: f.format, records: f.records, bytes: 0, late: f.late }, delivered })
+    let delivered = (f.stamp + 1) * SLOT_SECS
+        + 120
+        + (splitmix64(f.stamp as u64 ^ u64::from(f.part)) % 480) as i64;
+    Ok(Done {
+        file: GenFile {
+            path: f.rel,
+            format: f.format,
+            records: f.records,
+            bytes: 0,
+            late: f.late,
+        },
+        delivered,
+    })
 }
 
 /// A finished file and its simulated delivery time.
@@ -964,7 +1166,10 @@ fn line_v5(buf: &mut Vec<u8>, r: &Rec<'_>) {
     buf.extend_from_slice(b"- - ");
     sp(buf, f.and_then(|f| f.src_svc).unwrap_or("-"));
     sp(buf, f.and_then(|f| f.dst_svc).unwrap_or("-"));
-    sp(buf, f.map_or("-", |f| if f.ingress { "ingress" } else { "egress" }));
+    sp(
+        buf,
+        f.map_or("-", |f| if f.ingress { "ingress" } else { "egress" }),
+    );
     opt_u64(buf, f.and_then(|f| f.traffic_path).map(u64::from));
     buf.push(b'\n');
 }
@@ -997,8 +1202,12 @@ fn avro_schema() -> String {
         .map(|name| {
             let n = name.replace('-', "_");
             match *name {
-                "version" | "srcport" | "dstport" | "protocol" => format!(r#"{{"name":"{n}","type":["null","int"],"default":null}}"#),
-                "packets" | "bytes" | "start" | "end" => format!(r#"{{"name":"{n}","type":["null","long"],"default":null}}"#),
+                "version" | "srcport" | "dstport" | "protocol" => {
+                    format!(r#"{{"name":"{n}","type":["null","int"],"default":null}}"#)
+                }
+                "packets" | "bytes" | "start" | "end" => {
+                    format!(r#"{{"name":"{n}","type":["null","long"],"default":null}}"#)
+                }
                 _ => format!(r#"{{"name":"{n}","type":["string","null"],"default":"-"}}"#),
             }
         })

@@ -163,7 +163,10 @@ impl World {
                 active: Vec::new(),
             };
             let first_nsg = w.nsgs.len();
-            for (rg, names) in [("RG-WEB-PROD", ["NSG-WEB-FRONTEND", "NSG-WEB-BASTION"]), ("RG-DATA-PROD", ["NSG-APP-TIER", "NSG-DATA-TIER"])] {
+            for (rg, names) in [
+                ("RG-WEB-PROD", ["NSG-WEB-FRONTEND", "NSG-WEB-BASTION"]),
+                ("RG-DATA-PROD", ["NSG-APP-TIER", "NSG-DATA-TIER"]),
+            ] {
                 for name in names {
                     let resource_id = format!(
                         "/SUBSCRIPTIONS/{}/RESOURCEGROUPS/{rg}/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/{name}",
@@ -203,7 +206,11 @@ impl World {
                     mac: format!("000D3A{}", hex_digits(rng, 6).to_ascii_uppercase()),
                     ip: format!("10.{}.{}.{}", 100 + s, subnet, 4 + i % 250),
                     windows_like: rng.random_bool(0.3),
-                    db_svc: if rng.random_bool(0.5) { Svc::Mysql } else { Svc::Postgres },
+                    db_svc: if rng.random_bool(0.5) {
+                        Svc::Mysql
+                    } else {
+                        Svc::Postgres
+                    },
                 });
             }
             w.subs.push(sub);
@@ -252,7 +259,14 @@ impl Conv {
     }
 }
 
-fn spawn(w: &World, rng: &mut StdRng, sub_idx: usize, kind: Kind, cs_ms: i64, long: bool) -> Option<Conv> {
+fn spawn(
+    w: &World,
+    rng: &mut StdRng,
+    sub_idx: usize,
+    kind: Kind,
+    cs_ms: i64,
+    long: bool,
+) -> Option<Conv> {
     let sub = &w.subs[sub_idx];
     let nsg_format = sub.format != SampleFormat::AzureVnet;
     let near = |rng: &mut StdRng, role: Role| any(rng, &sub.by_role[role_idx(role)]);
@@ -260,7 +274,10 @@ fn spawn(w: &World, rng: &mut StdRng, sub_idx: usize, kind: Kind, cs_ms: i64, lo
         Kind::InternalApp | Kind::InternalData | Kind::Ping => {
             let c = any(rng, &sub.clients)?;
             let role = match kind {
-                Kind::InternalData => pick(rng, &[(Role::Db, 0.45), (Role::Cache, 0.35), (Role::Kafka, 0.2)]),
+                Kind::InternalData => pick(
+                    rng,
+                    &[(Role::Db, 0.45), (Role::Cache, 0.35), (Role::Kafka, 0.2)],
+                ),
                 _ => Role::App,
             };
             let s = near(rng, role)?;
@@ -278,18 +295,50 @@ fn spawn(w: &World, rng: &mut StdRng, sub_idx: usize, kind: Kind, cs_ms: i64, lo
             };
             (Ep::Nic(c), Ep::Nic(s), svc)
         }
-        Kind::LbToApp => (Ep::Nic(near(rng, Role::Lb)?), Ep::Nic(near(rng, Role::App)?), Svc::AppHttp),
+        Kind::LbToApp => (
+            Ep::Nic(near(rng, Role::Lb)?),
+            Ep::Nic(near(rng, Role::App)?),
+            Svc::AppHttp,
+        ),
         Kind::InboundWeb => {
-            let svc = if rng.random_bool(0.85) { Svc::Https } else { Svc::Http };
-            (Ep::Inet(any(rng, &w.web)?), Ep::Nic(near(rng, Role::Lb)?), svc)
+            let svc = if rng.random_bool(0.85) {
+                Svc::Https
+            } else {
+                Svc::Http
+            };
+            (
+                Ep::Inet(any(rng, &w.web)?),
+                Ep::Nic(near(rng, Role::Lb)?),
+                svc,
+            )
         }
-        Kind::InboundSsh => (Ep::Inet(any(rng, &w.web)?), Ep::Nic(near(rng, Role::Bastion)?), Svc::Ssh),
+        Kind::InboundSsh => (
+            Ep::Inet(any(rng, &w.web)?),
+            Ep::Nic(near(rng, Role::Bastion)?),
+            Svc::Ssh,
+        ),
         Kind::Outbound | Kind::OutboundV6 => {
-            let svc = if rng.random_bool(0.85) { Svc::Https } else { Svc::Http };
-            (Ep::Nic(any(rng, &sub.clients)?), Ep::Inet(any(rng, &w.web)?), svc)
+            let svc = if rng.random_bool(0.85) {
+                Svc::Https
+            } else {
+                Svc::Http
+            };
+            (
+                Ep::Nic(any(rng, &sub.clients)?),
+                Ep::Inet(any(rng, &w.web)?),
+                svc,
+            )
         }
-        Kind::Dns => (Ep::Nic(any(rng, &sub.active)?), Ep::Inet(any(rng, &w.resolvers)?), Svc::Dns),
-        Kind::Ntp => (Ep::Nic(any(rng, &sub.active)?), Ep::Inet(any(rng, &w.ntp)?), Svc::Ntp),
+        Kind::Dns => (
+            Ep::Nic(any(rng, &sub.active)?),
+            Ep::Inet(any(rng, &w.resolvers)?),
+            Svc::Dns,
+        ),
+        Kind::Ntp => (
+            Ep::Nic(any(rng, &sub.active)?),
+            Ep::Inet(any(rng, &w.ntp)?),
+            Svc::Ntp,
+        ),
         // Scans are many denied probes: see `spawn_scan`.
         Kind::Scan => return None,
     };
@@ -298,7 +347,11 @@ fn spawn(w: &World, rng: &mut StdRng, sub_idx: usize, kind: Kind, cs_ms: i64, lo
         Ep::Nic(i) => w.nics[i as usize].windows_like,
         Ep::Inet(_) => rng.random_bool(0.4),
     };
-    let (cport, sport) = if svc == Svc::Icmp { (0, 0) } else { (ephemeral_port(rng, windows_like), svc.port()) };
+    let (cport, sport) = if svc == Svc::Icmp {
+        (0, 0)
+    } else {
+        (ephemeral_port(rng, windows_like), svc.port())
+    };
     let internal = matches!((client, server), (Ep::Nic(_), Ep::Nic(_)));
     Some(Conv {
         client,
@@ -323,8 +376,15 @@ fn spawn(w: &World, rng: &mut StdRng, sub_idx: usize, kind: Kind, cs_ms: i64, lo
 /// seconds apart (several `B`/`D` tuples for one 5-tuple).
 fn spawn_scan(w: &World, rng: &mut StdRng, sub_idx: usize, cs_ms: i64, out: &mut Vec<Conv>) -> f64 {
     let sub = &w.subs[sub_idx];
-    let role = if rng.random_bool(0.7) { Role::Lb } else { Role::Bastion };
-    let (Some(src), Some(dst)) = (any(rng, &w.scanners), any(rng, &sub.by_role[role_idx(role)])) else {
+    let role = if rng.random_bool(0.7) {
+        Role::Lb
+    } else {
+        Role::Bastion
+    };
+    let (Some(src), Some(dst)) = (
+        any(rng, &w.scanners),
+        any(rng, &sub.by_role[role_idx(role)]),
+    ) else {
         return 0.0;
     };
     let k = rng.random_range(2..=12);
@@ -361,7 +421,14 @@ fn spawn_scan(w: &World, rng: &mut StdRng, sub_idx: usize, cs_ms: i64, out: &mut
 
 fn spawn_persistent(w: &World, rng: &mut StdRng, sub: usize, cs_range: (i64, i64)) -> Option<Conv> {
     let cs = rng.random_range(cs_range.0..cs_range.1.max(cs_range.0 + 1));
-    let kind = pick(rng, &[(Kind::InternalData, 0.85), (Kind::InboundSsh, 0.03), (Kind::Outbound, 0.12)]);
+    let kind = pick(
+        rng,
+        &[
+            (Kind::InternalData, 0.85),
+            (Kind::InboundSsh, 0.03),
+            (Kind::Outbound, 0.12),
+        ],
+    );
     spawn(w, rng, sub, kind, cs, true)
 }
 
@@ -388,7 +455,13 @@ impl Sched {
     }
 }
 
-pub(super) fn generate(cfg: &GenConfig, formats: &[SampleFormat], records: u64, out_dir: &Path, report: &mut GenReport) -> io::Result<()> {
+pub(super) fn generate(
+    cfg: &GenConfig,
+    formats: &[SampleFormat],
+    records: u64,
+    out_dir: &Path,
+    report: &mut GenReport,
+) -> io::Result<()> {
     let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0xB7B7_0000_0000_0002);
     let w = World::build(&mut rng, cfg, formats, records);
     let t0 = cfg.start.timestamp() * 1000;
@@ -396,7 +469,11 @@ pub(super) fn generate(cfg: &GenConfig, formats: &[SampleFormat], records: u64, 
     let n_subs = w.subs.len();
     // Per-subscription tuple budget per minute.
     let budget = records as f64 / minutes as f64 / n_subs as f64;
-    let mut sched = Sched { convs: Vec::new(), free: Vec::new(), heap: BinaryHeap::new() };
+    let mut sched = Sched {
+        convs: Vec::new(),
+        free: Vec::new(),
+        heap: BinaryHeap::new(),
+    };
     // Persistent tuples per minute, per subscription: one `C` per NIC every 5 minutes.
     let mut persistent_rate = vec![0.0f64; n_subs];
     let rate_of = |c: &Conv| f64::from(c.nics()) * 60_000.0 / CONTINUE_MS as f64;
@@ -404,7 +481,9 @@ pub(super) fn generate(cfg: &GenConfig, formats: &[SampleFormat], records: u64, 
         let mut guard = 0;
         while *rate < PERSISTENT_SHARE * budget && guard < 100_000 {
             guard += 1;
-            let Some(mut c) = spawn_persistent(&w, &mut rng, s, (t0 - 4 * 3_600_000, t0)) else { continue };
+            let Some(mut c) = spawn_persistent(&w, &mut rng, s, (t0 - 4 * 3_600_000, t0)) else {
+                continue;
+            };
             if c.ce_ms < t0 {
                 continue;
             }
@@ -425,6 +504,8 @@ pub(super) fn generate(cfg: &GenConfig, formats: &[SampleFormat], records: u64, 
         if m % 60 == 0 {
             out.finish_all(out_dir, &mut report_sink(report))?;
         }
+        // Indexes two per-subscription tables (`persistent_rate`, `w.subs`).
+        #[allow(clippy::needless_range_loop)]
         for s in 0..n_subs {
             let mut guard = 0;
             while persistent_rate[s] < PERSISTENT_SHARE * budget && guard < 10_000 {
@@ -462,7 +543,9 @@ pub(super) fn generate(cfg: &GenConfig, formats: &[SampleFormat], records: u64, 
                 break;
             }
             sched.heap.pop();
-            let Some(c) = sched.convs[idx as usize].as_mut() else { continue };
+            let Some(c) = sched.convs[idx as usize].as_mut() else {
+                continue;
+            };
             let next = step(&w, &mut rng, c, at, &mut minute);
             match next {
                 Some(n) => sched.heap.push(Reverse((n, idx))),
@@ -530,7 +613,15 @@ type Counters = ((u64, u64), (u64, u64));
 
 /// Appends the tuple for each NIC end of `c` (direction `O` on the client's NIC, `I` on the
 /// server's) to `minute`.
-fn tuples(w: &World, c: &Conv, at: i64, st: State, counters: Option<Counters>, format: SampleFormat, minute: &mut MinuteBuf) {
+fn tuples(
+    w: &World,
+    c: &Conv,
+    at: i64,
+    st: State,
+    counters: Option<Counters>,
+    format: SampleFormat,
+    minute: &mut MinuteBuf,
+) {
     let ip = |ep: Ep| match ep {
         Ep::Nic(i) => w.nics[i as usize].ip.as_str(),
         Ep::Inet(i) => w.inet[i as usize].ip4.as_str(),
@@ -590,7 +681,12 @@ fn tuples(w: &World, c: &Conv, at: i64, st: State, counters: Option<Counters>, f
                 push_counters(b, counters, true);
             }
         }
-        minute.items.push(Item { nic, rule: rule as u8, start: start as u32, end: b.len() as u32 });
+        minute.items.push(Item {
+            nic,
+            rule: rule as u8,
+            start: start as u32,
+            end: b.len() as u32,
+        });
     }
 }
 
@@ -631,7 +727,14 @@ impl MinuteBuf {
     }
 
     /// Writes one record per NIC with tuples this minute into that NIC's hourly blob.
-    fn write(&mut self, w: &World, rng: &mut StdRng, m_start_ms: i64, out_dir: &Path, out: &mut HourFiles) -> io::Result<()> {
+    fn write(
+        &mut self,
+        w: &World,
+        rng: &mut StdRng,
+        m_start_ms: i64,
+        out_dir: &Path,
+        out: &mut HourFiles,
+    ) -> io::Result<()> {
         // Stable sort: tuples of one NIC and rule keep their time order.
         self.items.sort_by_key(|it| (it.nic, it.rule));
         let mut i = 0;
@@ -656,7 +759,9 @@ impl MinuteBuf {
                 r.extend_from_slice(sub.fl_guid.as_bytes());
                 r.extend_from_slice(b"\",\"macAddress\":\"");
                 r.extend_from_slice(n.mac.as_bytes());
-                r.extend_from_slice(b"\",\"category\":\"FlowLogFlowEvent\",\"flowLogResourceID\":\"");
+                r.extend_from_slice(
+                    b"\",\"category\":\"FlowLogFlowEvent\",\"flowLogResourceID\":\"",
+                );
                 r.extend_from_slice(sub.fl_rid.as_bytes());
                 r.extend_from_slice(b"\",\"targetResourceID\":\"");
                 r.extend_from_slice(sub.target.as_bytes());
@@ -668,10 +773,16 @@ impl MinuteBuf {
                 r.extend_from_slice(nsg.system_id.as_bytes());
                 r.extend_from_slice(b"\",\"macAddress\":\"");
                 r.extend_from_slice(n.mac.as_bytes());
-                r.extend_from_slice(b"\",\"category\":\"NetworkSecurityGroupFlowEvent\",\"resourceId\":\"");
+                r.extend_from_slice(
+                    b"\",\"category\":\"NetworkSecurityGroupFlowEvent\",\"resourceId\":\"",
+                );
                 r.extend_from_slice(nsg.resource_id.as_bytes());
                 r.extend_from_slice(b"\",\"operationName\":\"NetworkSecurityGroupFlowEvents\",\"properties\":{\"Version\":");
-                r.push(if sub.format == SampleFormat::AzureNsgV1 { b'1' } else { b'2' });
+                r.push(if sub.format == SampleFormat::AzureNsgV1 {
+                    b'1'
+                } else {
+                    b'2'
+                });
                 r.extend_from_slice(b",\"flows\":[");
             }
             let mut k = i;
@@ -706,7 +817,14 @@ impl MinuteBuf {
                 r.extend_from_slice(if vnet { b"]}" } else { b"]}]}" });
             }
             r.extend_from_slice(if vnet { b"]}]}}" } else { b"]}}" });
-            out.append(out_dir, w, nic, m_start_ms / 1000, &self.rec, (j - i) as u64)?;
+            out.append(
+                out_dir,
+                w,
+                nic,
+                m_start_ms / 1000,
+                &self.rec,
+                (j - i) as u64,
+            )?;
             i = j;
         }
         Ok(())
@@ -728,10 +846,20 @@ struct HourFiles {
 
 impl HourFiles {
     fn new(nics: usize) -> Self {
-        HourFiles { files: (0..nics).map(|_| None).collect() }
+        HourFiles {
+            files: (0..nics).map(|_| None).collect(),
+        }
     }
 
-    fn append(&mut self, out_dir: &Path, w: &World, nic: u32, secs: i64, record: &[u8], tuples: u64) -> io::Result<()> {
+    fn append(
+        &mut self,
+        out_dir: &Path,
+        w: &World,
+        nic: u32,
+        secs: i64,
+        record: &[u8],
+        tuples: u64,
+    ) -> io::Result<()> {
         let slot = &mut self.files[nic as usize];
         match slot {
             Some(f) => {
@@ -768,11 +896,18 @@ impl HourFiles {
             // The last commit lands a few minutes after the hour.
             let secs = (f.hour + 1) * 3600 + 180;
             if let Ok(secs) = u64::try_from(secs) {
-                let _ = file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+                let _ =
+                    file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
             }
             drop(file);
             let bytes = std::fs::metadata(out_dir.join(&f.rel))?.len();
-            sink(GenFile { path: f.rel, format: f.format, records: f.tuples, bytes, late: false });
+            sink(GenFile {
+                path: f.rel,
+                format: f.format,
+                records: f.tuples,
+                bytes,
+                late: false,
+            });
         }
         Ok(())
     }
@@ -792,7 +927,9 @@ fn blob_path(w: &World, nic: u32, secs: i64) -> String {
         p.push(b'_');
         p.extend_from_slice(sub.fl_name.as_bytes());
     } else {
-        p.extend_from_slice(b"insights-logs-networksecuritygroupflowevent/resourceId=/SUBSCRIPTIONS/");
+        p.extend_from_slice(
+            b"insights-logs-networksecuritygroupflowevent/resourceId=/SUBSCRIPTIONS/",
+        );
         p.extend_from_slice(sub.id.as_bytes());
         p.extend_from_slice(b"/RESOURCEGROUPS/");
         p.extend_from_slice(nsg.rg.as_bytes());

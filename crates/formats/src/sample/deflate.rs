@@ -39,11 +39,21 @@ impl Deflater {
         let worker = std::thread::Builder::new()
             .name("sample-deflate".into())
             .spawn(move || work(rx, rtx))?;
-        Ok(Self { tx: Some(tx), recycled, worker: Some(worker), next_id: 0, buf_capacity })
+        Ok(Self {
+            tx: Some(tx),
+            recycled,
+            worker: Some(worker),
+            next_id: 0,
+            buf_capacity,
+        })
     }
 
     fn send(&mut self, job: Job) -> io::Result<()> {
-        let sent = self.tx.as_ref().map(|tx| tx.send(job).is_ok()).unwrap_or(false);
+        let sent = self
+            .tx
+            .as_ref()
+            .map(|tx| tx.send(job).is_ok())
+            .unwrap_or(false);
         if sent {
             return Ok(());
         }
@@ -64,7 +74,10 @@ impl Deflater {
 
     /// Hands the contents of `buf` to the worker and leaves an empty buffer in its place.
     pub(crate) fn write(&mut self, id: u64, buf: &mut Vec<u8>) -> io::Result<()> {
-        let fresh = self.recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(self.buf_capacity));
+        let fresh = self
+            .recycled
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(self.buf_capacity));
         let full = std::mem::replace(buf, fresh);
         self.send(Job::Data(id, full))
     }
@@ -82,7 +95,9 @@ impl Deflater {
     pub(crate) fn finish(&mut self) -> io::Result<()> {
         self.tx = None;
         match self.worker.take() {
-            Some(h) => h.join().map_err(|_| io::Error::other("gzip worker panicked"))?,
+            Some(h) => h
+                .join()
+                .map_err(|_| io::Error::other("gzip worker panicked"))?,
             None => Ok(()),
         }
     }

@@ -151,7 +151,10 @@ impl FromStr for SampleFormat {
             .find(|f| f.name().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
                 let names: Vec<_> = SampleFormat::ALL.iter().map(|f| f.name()).collect();
-                format!("unknown sample format `{s}` (expected one of: {})", names.join(", "))
+                format!(
+                    "unknown sample format `{s}` (expected one of: {})",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -266,13 +269,22 @@ impl GenReport {
 pub fn generate(cfg: &GenConfig, out_dir: &Path) -> std::io::Result<GenReport> {
     use std::io::{Error, ErrorKind};
     if cfg.hours == 0 {
-        return Err(Error::new(ErrorKind::InvalidInput, "hours must be at least 1"));
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "hours must be at least 1",
+        ));
     }
     if !(0.0..=1.0).contains(&cfg.late_fraction) {
-        return Err(Error::new(ErrorKind::InvalidInput, "late_fraction must be in [0, 1]"));
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "late_fraction must be in [0, 1]",
+        ));
     }
     if !(60..=600).contains(&cfg.aggregation_secs) {
-        return Err(Error::new(ErrorKind::InvalidInput, "aggregation_secs must be in 60..=600"));
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "aggregation_secs must be in 60..=600",
+        ));
     }
     std::fs::create_dir_all(out_dir)?;
     let mut report = GenReport::default();

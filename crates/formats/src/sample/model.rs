@@ -150,14 +150,62 @@ pub(crate) fn shape<R: Rng>(rng: &mut R, svc: Svc, long: bool) -> Shape {
             (dur, rq * dur, rs * dur, pq, ps)
         } else {
             match svc {
-                Svc::Https => (lu(rng, 1.0, 600.0), lu(rng, 500.0, 2e5), lu(rng, 2e3, 2e7), 350, 1300),
-                Svc::Http => (lu(rng, 1.0, 60.0), lu(rng, 300.0, 5e3), lu(rng, 1e3, 2e6), 300, 1200),
-                Svc::AppHttp => (lu(rng, 1.0, 120.0), lu(rng, 500.0, 5e4), lu(rng, 1e3, 5e5), 400, 1100),
-                Svc::Ssh => (lu(rng, 60.0, 3600.0), lu(rng, 5e3, 2e6), lu(rng, 1e4, 5e6), 90, 160),
-                Svc::Postgres | Svc::Mysql => (lu(rng, 1.0, 30.0), lu(rng, 300.0, 2e4), lu(rng, 500.0, 5e5), 180, 900),
-                Svc::Redis => (lu(rng, 1.0, 10.0), lu(rng, 100.0, 5e3), lu(rng, 100.0, 2e4), 120, 220),
-                Svc::Kafka => (lu(rng, 5.0, 300.0), lu(rng, 1e3, 1e7), lu(rng, 200.0, 5e4), 1200, 120),
-                Svc::Dns => (0.0, rng.random_range(60.0..90.0), rng.random_range(90.0..500.0), 75, 250),
+                Svc::Https => (
+                    lu(rng, 1.0, 600.0),
+                    lu(rng, 500.0, 2e5),
+                    lu(rng, 2e3, 2e7),
+                    350,
+                    1300,
+                ),
+                Svc::Http => (
+                    lu(rng, 1.0, 60.0),
+                    lu(rng, 300.0, 5e3),
+                    lu(rng, 1e3, 2e6),
+                    300,
+                    1200,
+                ),
+                Svc::AppHttp => (
+                    lu(rng, 1.0, 120.0),
+                    lu(rng, 500.0, 5e4),
+                    lu(rng, 1e3, 5e5),
+                    400,
+                    1100,
+                ),
+                Svc::Ssh => (
+                    lu(rng, 60.0, 3600.0),
+                    lu(rng, 5e3, 2e6),
+                    lu(rng, 1e4, 5e6),
+                    90,
+                    160,
+                ),
+                Svc::Postgres | Svc::Mysql => (
+                    lu(rng, 1.0, 30.0),
+                    lu(rng, 300.0, 2e4),
+                    lu(rng, 500.0, 5e5),
+                    180,
+                    900,
+                ),
+                Svc::Redis => (
+                    lu(rng, 1.0, 10.0),
+                    lu(rng, 100.0, 5e3),
+                    lu(rng, 100.0, 2e4),
+                    120,
+                    220,
+                ),
+                Svc::Kafka => (
+                    lu(rng, 5.0, 300.0),
+                    lu(rng, 1e3, 1e7),
+                    lu(rng, 200.0, 5e4),
+                    1200,
+                    120,
+                ),
+                Svc::Dns => (
+                    0.0,
+                    rng.random_range(60.0..90.0),
+                    rng.random_range(90.0..500.0),
+                    75,
+                    250,
+                ),
                 Svc::Ntp => (0.0, 76.0, 76.0, 76, 76),
                 Svc::Icmp => {
                     let d = lu(rng, 1.0, 300.0);
@@ -288,7 +336,12 @@ pub(crate) fn internet_hosts<R: Rng>(rng: &mut R, n: usize) -> Vec<InetHost> {
         (212, 0, None),
     ];
     const SCANNER_PREFIXES: &[u8] = &[45, 89, 185, 193, 194, 167, 162];
-    const V6_PREFIXES: &[[u16; 2]] = &[[0x2a02, 0xcf40], [0x2606, 0x4700], [0x2a00, 0x1450], [0x2001, 0x4860]];
+    const V6_PREFIXES: &[[u16; 2]] = &[
+        [0x2a02, 0xcf40],
+        [0x2606, 0x4700],
+        [0x2a00, 0x1450],
+        [0x2001, 0x4860],
+    ];
     let mut hosts = Vec::with_capacity(n + 12);
     // Well-known resolvers and NTP pools first, so DNS/NTP always have a target.
     for (ip, resolver) in [
@@ -310,11 +363,19 @@ pub(crate) fn internet_hosts<R: Rng>(rng: &mut R, n: usize) -> Vec<InetHost> {
     for i in 0..n {
         let scanner = i % 10 == 9;
         let (a, b, svc) = if scanner {
-            (SCANNER_PREFIXES[rng.random_range(0..SCANNER_PREFIXES.len())], 0, None)
+            (
+                SCANNER_PREFIXES[rng.random_range(0..SCANNER_PREFIXES.len())],
+                0,
+                None,
+            )
         } else {
             PREFIXES[rng.random_range(0..PREFIXES.len())]
         };
-        let b = if b == 0 { rng.random_range(1..=254u8) } else { b };
+        let b = if b == 0 {
+            rng.random_range(1..=254u8)
+        } else {
+            b
+        };
         let ip4 = Ipv4Addr::new(a, b, rng.random_range(0..=255), rng.random_range(1..=254));
         let ip6 = (!scanner && rng.random_bool(0.3)).then(|| {
             let p = V6_PREFIXES[rng.random_range(0..V6_PREFIXES.len())];
@@ -324,8 +385,17 @@ pub(crate) fn internet_hosts<R: Rng>(rng: &mut R, n: usize) -> Vec<InetHost> {
             } else {
                 [rng.random(), rng.random(), 0, rng.random(), rng.random()]
             };
-            Ipv6Addr::new(p[0], p[1], rng.random_range(0..0x40), tail[0], tail[1], tail[2], tail[3], tail[4])
-                .to_string()
+            Ipv6Addr::new(
+                p[0],
+                p[1],
+                rng.random_range(0..0x40),
+                tail[0],
+                tail[1],
+                tail[2],
+                tail[3],
+                tail[4],
+            )
+            .to_string()
         });
         hosts.push(InetHost {
             ip4: ip4.to_string(),

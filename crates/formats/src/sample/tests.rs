@@ -37,7 +37,9 @@ fn read_all(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 fn gunzip(bytes: &[u8]) -> String {
     let mut s = String::new();
-    flate2::read::MultiGzDecoder::new(bytes).read_to_string(&mut s).unwrap();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .read_to_string(&mut s)
+        .unwrap();
     s
 }
 
@@ -48,13 +50,20 @@ fn format_names_round_trip() {
         assert_eq!(f.to_string(), f.name());
     }
     assert!("aws-v9".parse::<SampleFormat>().is_err());
-    assert_eq!(" VNET ".parse::<SampleFormat>().unwrap(), SampleFormat::AzureVnet);
+    assert_eq!(
+        " VNET ".parse::<SampleFormat>().unwrap(),
+        SampleFormat::AzureVnet
+    );
 }
 
 #[test]
 fn same_seed_same_bytes_other_seed_other_bytes() {
     let c = cfg(4_000, SampleFormat::ALL);
-    let (a, b, d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b, d) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
     let ra = generate(&c, a.path()).unwrap();
     let rb = generate(&c, b.path()).unwrap();
     assert_eq!(ra.files, rb.files);
@@ -72,7 +81,10 @@ fn aws_text_files_match_report_names_and_headers() {
     let c = cfg(6_000, &[SampleFormat::AwsV2Gz, SampleFormat::AwsV5Custom]);
     let rep = generate(&c, dir.path()).unwrap();
     let total = rep.records(SampleFormat::AwsV2Gz) + rep.records(SampleFormat::AwsV5Custom);
-    assert!((4_000..=8_000).contains(&total), "about 6000 records, got {total}");
+    assert!(
+        (4_000..=8_000).contains(&total),
+        "about 6000 records, got {total}"
+    );
     assert!(rep.late_records > 0);
     let (t0, t1) = (c.start.timestamp(), c.start.timestamp() + 3600);
     let mut seen = BTreeMap::<&str, u64>::new();
@@ -99,19 +111,30 @@ fn aws_text_files_match_report_names_and_headers() {
         let text = gunzip(&std::fs::read(dir.path().join(&f.path)).unwrap());
         let mut lines = text.lines();
         let header = lines.next().unwrap();
-        let fields: &[&str] = if f.format == SampleFormat::AwsV5Custom { AWS_V5_CUSTOM_FIELDS } else { crate::AWS_V2_FIELDS };
+        let fields: &[&str] = if f.format == SampleFormat::AwsV5Custom {
+            AWS_V5_CUSTOM_FIELDS
+        } else {
+            crate::AWS_V2_FIELDS
+        };
         assert_eq!(header, fields.join(" "));
-        let stamp_t = chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%MZ").unwrap().and_utc().timestamp();
+        let stamp_t = chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%MZ")
+            .unwrap()
+            .and_utc()
+            .timestamp();
         let mut n = 0;
         for line in lines {
             let v: Vec<&str> = line.split(' ').collect();
             assert_eq!(v.len(), fields.len(), "{line}");
             let get = |name: &str| v[fields.iter().position(|f| *f == name).unwrap()];
-            let (start, end): (i64, i64) = (get("start").parse().unwrap(), get("end").parse().unwrap());
+            let (start, end): (i64, i64) =
+                (get("start").parse().unwrap(), get("end").parse().unwrap());
             assert!(start <= end && end - start < 600, "{line}");
             assert!((t0..t1).contains(&end), "{line}");
             if f.late {
-                assert!(stamp_t >= end + 3300 && stamp_t <= end + 7200, "{line} in {name}");
+                assert!(
+                    stamp_t >= end + 3300 && stamp_t <= end + 7200,
+                    "{line} in {name}"
+                );
             } else {
                 assert!(stamp_t <= end && end < stamp_t + 300, "{line} in {name}");
             }
@@ -154,7 +177,10 @@ fn aws_text_files_match_report_names_and_headers() {
     }
     assert_eq!(seen["aws-v2"], rep.records(SampleFormat::AwsV2Gz));
     assert_eq!(seen["aws-v5"], rep.records(SampleFormat::AwsV5Custom));
-    assert!(rejects > 0 && nodata > 0 && v6 > 0 && syn > 0 && synack > 0, "{rejects} {nodata} {v6} {syn} {synack}");
+    assert!(
+        rejects > 0 && nodata > 0 && v6 > 0 && syn > 0 && synack > 0,
+        "{rejects} {nodata} {v6} {syn} {synack}"
+    );
 }
 
 #[test]
@@ -164,16 +190,30 @@ fn request_and_response_on_both_interfaces() {
     // Count (eni, src, dst, sport, dport) keys and their reverses among 8080 traffic.
     let mut keys = std::collections::HashSet::new();
     for f in &rep.files {
-        for line in gunzip(&std::fs::read(dir.path().join(&f.path)).unwrap()).lines().skip(1) {
+        for line in gunzip(&std::fs::read(dir.path().join(&f.path)).unwrap())
+            .lines()
+            .skip(1)
+        {
             let v: Vec<&str> = line.split(' ').collect();
             if v[13] == "OK" {
-                keys.insert((v[3].to_string(), v[4].to_string(), v[5].to_string(), v[6].to_string(), v[2].to_string()));
+                keys.insert((
+                    v[3].to_string(),
+                    v[4].to_string(),
+                    v[5].to_string(),
+                    v[6].to_string(),
+                    v[2].to_string(),
+                ));
             }
         }
     }
     let internal = keys.iter().filter(|k| k.3 == "8080").collect::<Vec<_>>();
     assert!(!internal.is_empty());
-    let enis_per_flow = |src: &str, dst: &str, sp: &str, dp: &str| keys.iter().filter(|k| k.0 == src && k.1 == dst && k.2 == sp && k.3 == dp).map(|k| k.4.clone()).collect::<std::collections::HashSet<_>>();
+    let enis_per_flow = |src: &str, dst: &str, sp: &str, dp: &str| {
+        keys.iter()
+            .filter(|k| k.0 == src && k.1 == dst && k.2 == sp && k.3 == dp)
+            .map(|k| k.4.clone())
+            .collect::<std::collections::HashSet<_>>()
+    };
     let both = internal
         .iter()
         .filter(|k| {
@@ -182,7 +222,11 @@ fn request_and_response_on_both_interfaces() {
             fwd.len() == 2 && rev.len() == 2
         })
         .count();
-    assert!(both * 2 > internal.len(), "internal 8080 flows should be logged both ways on two ENIs: {both}/{}", internal.len());
+    assert!(
+        both * 2 > internal.len(),
+        "internal 8080 flows should be logged both ways on two ENIs: {both}/{}",
+        internal.len()
+    );
 }
 
 #[test]
@@ -198,10 +242,22 @@ fn aws_parquet_rows_match_report() {
         let r = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
         let md = r.metadata();
         assert_eq!(md.file_metadata().num_rows() as u64, f.records);
-        let cols: Vec<String> = md.file_metadata().schema_descr().columns().iter().map(|c| c.name().to_string()).collect();
-        let expect: Vec<String> = crate::AWS_V2_FIELDS.iter().map(|f| f.replace('-', "_")).collect();
+        let cols: Vec<String> = md
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
+        let expect: Vec<String> = crate::AWS_V2_FIELDS
+            .iter()
+            .map(|f| f.replace('-', "_"))
+            .collect();
         assert_eq!(cols, expect);
-        assert_eq!(md.row_group(0).column(0).compression(), parquet::basic::Compression::SNAPPY);
+        assert_eq!(
+            md.row_group(0).column(0).compression(),
+            parquet::basic::Compression::SNAPPY
+        );
         let kv = md.file_metadata().key_value_metadata().unwrap();
         assert!(kv.iter().any(|k| k.key == "parquet.avro.schema"));
     }
@@ -210,22 +266,37 @@ fn aws_parquet_rows_match_report() {
 #[test]
 fn azure_blobs_have_documented_shapes() {
     let dir = tempfile::tempdir().unwrap();
-    let c = cfg(6_000, &[SampleFormat::AzureNsgV1, SampleFormat::AzureNsgV2, SampleFormat::AzureVnet]);
+    let c = cfg(
+        6_000,
+        &[
+            SampleFormat::AzureNsgV1,
+            SampleFormat::AzureNsgV2,
+            SampleFormat::AzureVnet,
+        ],
+    );
     let rep = generate(&c, dir.path()).unwrap();
     let total = rep.total_records();
-    assert!((4_000..=8_500).contains(&total), "about 6000 tuples, got {total}");
+    assert!(
+        (4_000..=8_500).contains(&total),
+        "about 6000 tuples, got {total}"
+    );
     let mut states = BTreeMap::<(SampleFormat, String), u64>::new();
     for f in &rep.files {
         let p = f.path.to_string_lossy();
         assert!(p.ends_with("/PT1H.json"));
-        assert!(p.contains("/y=2025/m=03/d=01/h=00/m=00/macAddress=000D3A"), "{p}");
+        assert!(
+            p.contains("/y=2025/m=03/d=01/h=00/m=00/macAddress=000D3A"),
+            "{p}"
+        );
         match f.format {
             SampleFormat::AzureVnet => {
                 assert!(p.starts_with("insights-logs-flowlogflowevent/flowLogResourceID=/"));
                 assert!(p.contains("_NETWORKWATCHERRG/NETWORKWATCHER_"));
             }
             _ => {
-                assert!(p.starts_with("insights-logs-networksecuritygroupflowevent/resourceId=/SUBSCRIPTIONS/"));
+                assert!(p.starts_with(
+                    "insights-logs-networksecuritygroupflowevent/resourceId=/SUBSCRIPTIONS/"
+                ));
                 assert!(p.contains("/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/"));
             }
         }
@@ -240,10 +311,19 @@ fn azure_blobs_have_documented_shapes() {
             let groups: Vec<&serde_json::Value> = if f.format == SampleFormat::AzureVnet {
                 assert_eq!(rec["category"], "FlowLogFlowEvent");
                 assert_eq!(rec["flowLogVersion"], 4);
-                rec["flowRecords"]["flows"].as_array().unwrap().iter().flat_map(|f| f["flowGroups"].as_array().unwrap()).collect()
+                rec["flowRecords"]["flows"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|f| f["flowGroups"].as_array().unwrap())
+                    .collect()
             } else {
                 assert_eq!(rec["category"], "NetworkSecurityGroupFlowEvent");
-                let ver = if f.format == SampleFormat::AzureNsgV1 { 1 } else { 2 };
+                let ver = if f.format == SampleFormat::AzureNsgV1 {
+                    1
+                } else {
+                    2
+                };
                 assert_eq!(rec["properties"]["Version"], ver);
                 rec["properties"]["flows"]
                     .as_array()
@@ -272,7 +352,9 @@ fn azure_blobs_have_documented_shapes() {
                             } else {
                                 assert!(x[9].parse::<u64>().is_ok(), "{t}");
                             }
-                            *states.entry((f.format, format!("{}{}", x[7], x[8]))).or_default() += 1;
+                            *states
+                                .entry((f.format, format!("{}{}", x[7], x[8])))
+                                .or_default() += 1;
                         }
                         _ => {
                             assert_eq!(x.len(), 13, "{t}");
@@ -291,16 +373,36 @@ fn azure_blobs_have_documented_shapes() {
         assert_eq!(n, f.records, "{p}");
     }
     for s in ["AB", "AC", "AE", "DB"] {
-        assert!(states.contains_key(&(SampleFormat::AzureNsgV2, s.to_string())), "nsg v2 state {s}: {states:?}");
+        assert!(
+            states.contains_key(&(SampleFormat::AzureNsgV2, s.to_string())),
+            "nsg v2 state {s}: {states:?}"
+        );
     }
     for s in ["B", "C", "E", "D"] {
-        assert!(states.contains_key(&(SampleFormat::AzureVnet, s.to_string())), "vnet state {s}: {states:?}");
+        assert!(
+            states.contains_key(&(SampleFormat::AzureVnet, s.to_string())),
+            "vnet state {s}: {states:?}"
+        );
     }
 }
 
 #[test]
 fn rejects_bad_config() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(generate(&GenConfig { hours: 0, ..GenConfig::default() }, dir.path()).is_err());
-    assert!(generate(&GenConfig { late_fraction: 1.5, ..GenConfig::default() }, dir.path()).is_err());
+    assert!(generate(
+        &GenConfig {
+            hours: 0,
+            ..GenConfig::default()
+        },
+        dir.path()
+    )
+    .is_err());
+    assert!(generate(
+        &GenConfig {
+            late_fraction: 1.5,
+            ..GenConfig::default()
+        },
+        dir.path()
+    )
+    .is_err());
 }

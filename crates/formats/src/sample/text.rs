@@ -169,7 +169,13 @@ mod tests {
 
     #[test]
     fn civil_matches_chrono() {
-        for secs in [0i64, 951_782_400, 1_418_530_010, 1_740_787_199, 4_102_444_800] {
+        for secs in [
+            0i64,
+            951_782_400,
+            1_418_530_010,
+            1_740_787_199,
+            4_102_444_800,
+        ] {
             let c = civil(secs);
             let d = chrono::DateTime::from_timestamp(secs, 0).unwrap();
             use chrono::{Datelike, Timelike};
@@ -187,6 +193,9 @@ mod tests {
         }
         let mut b = Vec::new();
         push_azure_time(&mut b, 1_542_110_435, 3_899_262);
-        assert_eq!(std::str::from_utf8(&b).unwrap(), "2018-11-13T12:00:35.3899262Z");
+        assert_eq!(
+            std::str::from_utf8(&b).unwrap(),
+            "2018-11-13T12:00:35.3899262Z"
+        );
     }
 }
