@@ -1,0 +1,240 @@
+//! End-to-end benchmark: `flowlogd run --once` over generated AWS v2 `.log.gz` data, side by
+//! side in the same run with DuckDB (`read_csv` of the same files + the same GROUP BY, same
+//! thread count), at two input sizes to show that memory stays flat.
+//!
+//! ```text
+//! cargo build --release -p flowlogd
+//! cargo bench -p flowlogd-benches --bench pipeline -- --records 5000000 --scale 4
+//! ```
+//! Needs a Python with `duckdb` (`FLOWLOGD_PYTHON`, default: the test venv under
+//! `~/.cache/flowlogd/emulators/venv`). Prints records/s per core, CPU seconds and peak RSS of
+//! each process (sampled from /proc every 20 ms).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use flowlogd_formats::sample::{generate, GenConfig, SampleFormat};
+
+struct Args {
+    records: u64,
+    scale: u64,
+    threads: usize,
+}
+
+fn args() -> Result<Args> {
+    let mut a = Args {
+        records: std::env::var("FLOWLOGD_BENCH_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000_000),
+        scale: 4,
+        threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let mut val = || it.next().context("flag needs a value");
+        match k.as_str() {
+            "--records" => a.records = val()?.parse()?,
+            "--scale" => a.scale = val()?.parse()?,
+            "--threads" => a.threads = val()?.parse()?,
+            "--bench" => {}
+            other => bail!("unknown flag {other} (use --records N --scale K --threads T)"),
+        }
+    }
+    Ok(a)
+}
+
+/// Peak RSS (MiB) and CPU seconds of a child, sampled until it exits.
+struct Measured {
+    wall: f64,
+    cpu: f64,
+    peak_rss_mib: f64,
+    stdout: String,
+}
+
+fn run_measured(cmd: &mut Command) -> Result<Measured> {
+    let start = Instant::now();
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().context("spawn")?;
+    let pid = child.id();
+    let tick = ticks_per_sec();
+    let (mut peak_kb, mut cpu) = (0u64, 0f64);
+    loop {
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            if let Some(v) = s.lines().find(|l| l.starts_with("VmHWM:")) {
+                peak_kb = peak_kb.max(v.split_whitespace().nth(1).and_then(|x| x.parse().ok()).unwrap_or(0));
+            }
+        }
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // Fields after the command name: utime is the 14th field, stime the 15th.
+            if let Some(rest) = s.rsplit(')').next() {
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let t = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+                cpu = cpu.max((t(11) + t(12)) / tick);
+            }
+        }
+        if child.try_wait()?.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed");
+    }
+    Ok(Measured {
+        wall: start.elapsed().as_secs_f64(),
+        cpu,
+        peak_rss_mib: peak_kb as f64 / 1024.0,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+    })
+}
+
+fn ticks_per_sec() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn target_dir() -> PathBuf {
+    // target/release/deps/pipeline-<hash> → target/
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent()?.parent()?.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("target"))
+}
+
+fn data(records: u64) -> Result<PathBuf> {
+    let dir = target_dir().join(format!("bench-data/pipeline-aws-v2-{records}"));
+    if dir.join(".complete").exists() {
+        return Ok(dir);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("generating {records} AWS v2 records into {} ...", dir.display());
+    let cfg = GenConfig {
+        records,
+        formats: vec![SampleFormat::AwsV2Gz],
+        hours: (records / 1_000_000).clamp(3, 24) as u32,
+        gzip_level: 6,
+        ..GenConfig::default()
+    };
+    generate(&cfg, &dir)?;
+    std::fs::write(dir.join(".complete"), b"")?;
+    Ok(dir)
+}
+
+const TRAFFIC_ONLY: &str = r#"
+builtin_summaries = false
+[[summaries]]
+name = "traffic"
+group_by = ["provider", "account_id", "region", "vpc_id", "src_addr", "dst_addr", "dst_port", "protocol", "action", "direction"]
+filter = "log_status = 'OK'"
+metrics = [
+  { name = "records", fn = "count" },
+  { name = "packets", fn = "sum", column = "packets" },
+  { name = "bytes", fn = "sum", column = "bytes" },
+  { name = "first_seen", fn = "min", column = "start" },
+  { name = "last_seen", fn = "max", column = "end" },
+]
+"#;
+
+fn flowlogd(bin: &Path, input: &Path, out: &Path, threads: usize, traffic_only: bool) -> Result<Measured> {
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::create_dir_all(out)?;
+    let cfg = out.join("bench.toml");
+    let summaries = if traffic_only { TRAFFIC_ONLY } else { "" };
+    std::fs::write(
+        &cfg,
+        format!(
+            "{summaries}\nstate_dir = \"{o}/state\"\n[engine]\nparallelism = {threads}\n[[sources.local]]\npath = \"{i}\"\n[sinks.parquet]\npath = \"{o}/parquet\"\n",
+            i = input.display(),
+            o = out.display()
+        ),
+    )?;
+    run_measured(Command::new(bin).args(["run", "--once", "--quiet", "--config"]).arg(&cfg))
+}
+
+fn duckdb(python: &str, input: &Path, out: &Path, threads: usize) -> Result<Measured> {
+    let script = format!(
+        r#"
+import duckdb
+con = duckdb.connect()
+con.execute("SET threads={threads}")
+con.execute("SET preserve_insertion_order=false")
+cols = {{'version':'INTEGER','account-id':'VARCHAR','interface-id':'VARCHAR','srcaddr':'VARCHAR','dstaddr':'VARCHAR',
+        'srcport':'INTEGER','dstport':'INTEGER','protocol':'INTEGER','packets':'BIGINT','bytes':'BIGINT',
+        'start':'BIGINT','end':'BIGINT','action':'VARCHAR','log-status':'VARCHAR'}}
+con.execute(f"""COPY (
+  SELECT time_bucket(INTERVAL 1 HOUR, to_timestamp("start")) AS window_start, 'aws' AS provider,
+         "account-id" AS account_id, NULL AS region, NULL AS vpc_id, srcaddr, dstaddr, dstport, protocol, action,
+         NULL AS direction, count(*) AS records, sum(packets) AS packets, sum(bytes) AS bytes,
+         min(to_timestamp("start")) AS first_seen, max(to_timestamp("end")) AS last_seen
+  FROM read_csv('{input}/**/*.log.gz', delim=' ', header=true, nullstr='-', columns=cols)
+  WHERE "log-status" = 'OK'
+  GROUP BY ALL) TO '{out}/duck.parquet' (FORMAT parquet)""")
+print(con.execute("SELECT count(*) FROM '{out}/duck.parquet'").fetchone()[0])
+"#,
+        input = input.display(),
+        out = out.display()
+    );
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::create_dir_all(out)?;
+    run_measured(Command::new(python).args(["-c", &script]))
+}
+
+fn python() -> String {
+    std::env::var("FLOWLOGD_PYTHON").unwrap_or_else(|_| {
+        let home = std::env::var("HOME").unwrap_or_default();
+        format!("{home}/.cache/flowlogd/emulators/venv/bin/python")
+    })
+}
+
+fn main() -> Result<()> {
+    let a = args()?;
+    let bin = target_dir().join("release/flowlogd");
+    if !bin.exists() {
+        bail!("{} not found: run `cargo build --release -p flowlogd` first", bin.display());
+    }
+    let py = python();
+    let have_duck = Command::new(&py).args(["-c", "import duckdb"]).status().map(|s| s.success()).unwrap_or(false);
+    println!("threads: {}, flowlogd: {}, duckdb: {}", a.threads, bin.display(), if have_duck { &py } else { "not available" });
+    println!();
+    println!("| input | engine | summaries | records | wall s | records/s | records/s per core | CPU s | peak RSS MiB | output rows |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for records in [a.records, a.records * a.scale] {
+        let input = data(records)?;
+        let out = target_dir().join("bench-out");
+        let row = |engine: &str, summaries: &str, m: &Measured, rows: &str| {
+            let rps = records as f64 / m.wall;
+            println!(
+                "| {}M AWS v2 gz | {engine} | {summaries} | {records} | {:.2} | {:.0} | {:.0} | {:.1} | {:.0} | {rows} |",
+                records / 1_000_000,
+                m.wall,
+                rps,
+                rps / a.threads as f64,
+                m.cpu,
+                m.peak_rss_mib
+            );
+        };
+        let m = flowlogd(&bin, &input, &out.join("flowlogd"), a.threads, true)?;
+        let rows = acct(&m.stdout, "summary_rows");
+        row("flowlogd", "traffic", &m, &rows);
+        let m = flowlogd(&bin, &input, &out.join("flowlogd3"), a.threads, false)?;
+        let rows = acct(&m.stdout, "summary_rows");
+        row("flowlogd", "traffic + connections + rejected_by_source", &m, &rows);
+        if have_duck {
+            let m = duckdb(&py, &input, &out.join("duckdb"), a.threads)?;
+            row("DuckDB read_csv + GROUP BY", "traffic", &m, m.stdout.trim());
+        }
+    }
+    Ok(())
+}
+
+fn acct(stdout: &str, key: &str) -> String {
+    stdout
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+        .unwrap_or("?")
+        .to_owned()
+}
