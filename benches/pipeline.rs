@@ -25,9 +25,14 @@ struct Args {
 
 fn args() -> Result<Args> {
     let mut a = Args {
-        records: std::env::var("FLOWLOGD_BENCH_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000_000),
+        records: std::env::var("FLOWLOGD_BENCH_RECORDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5_000_000),
         scale: 4,
-        threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        threads: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -53,14 +58,23 @@ struct Measured {
 
 fn run_measured(cmd: &mut Command) -> Result<Measured> {
     let start = Instant::now();
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().context("spawn")?;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("spawn")?;
     let pid = child.id();
     let tick = ticks_per_sec();
     let (mut peak_kb, mut cpu) = (0u64, 0f64);
     loop {
         if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
             if let Some(v) = s.lines().find(|l| l.starts_with("VmHWM:")) {
-                peak_kb = peak_kb.max(v.split_whitespace().nth(1).and_then(|x| x.parse().ok()).unwrap_or(0));
+                peak_kb = peak_kb.max(
+                    v.split_whitespace()
+                        .nth(1)
+                        .and_then(|x| x.parse().ok())
+                        .unwrap_or(0),
+                );
             }
         }
         if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -111,7 +125,10 @@ fn data(records: u64) -> Result<PathBuf> {
         return Ok(dir);
     }
     let _ = std::fs::remove_dir_all(&dir);
-    eprintln!("generating {records} AWS v2 records into {} ...", dir.display());
+    eprintln!(
+        "generating {records} AWS v2 records into {} ...",
+        dir.display()
+    );
     let cfg = GenConfig {
         records,
         formats: vec![SampleFormat::AwsV2Gz],
@@ -139,7 +156,13 @@ metrics = [
 ]
 "#;
 
-fn flowlogd(bin: &Path, input: &Path, out: &Path, threads: usize, traffic_only: bool) -> Result<Measured> {
+fn flowlogd(
+    bin: &Path,
+    input: &Path,
+    out: &Path,
+    threads: usize,
+    traffic_only: bool,
+) -> Result<Measured> {
     let _ = std::fs::remove_dir_all(out);
     std::fs::create_dir_all(out)?;
     let cfg = out.join("bench.toml");
@@ -152,7 +175,11 @@ fn flowlogd(bin: &Path, input: &Path, out: &Path, threads: usize, traffic_only: 
             o = out.display()
         ),
     )?;
-    run_measured(Command::new(bin).args(["run", "--once", "--quiet", "--config"]).arg(&cfg))
+    run_measured(
+        Command::new(bin)
+            .args(["run", "--once", "--quiet", "--config"])
+            .arg(&cfg),
+    )
 }
 
 fn duckdb(python: &str, input: &Path, out: &Path, threads: usize) -> Result<Measured> {
@@ -194,14 +221,27 @@ fn main() -> Result<()> {
     let a = args()?;
     let bin = target_dir().join("release/flowlogd");
     if !bin.exists() {
-        bail!("{} not found: run `cargo build --release -p flowlogd` first", bin.display());
+        bail!(
+            "{} not found: run `cargo build --release -p flowlogd` first",
+            bin.display()
+        );
     }
     let py = python();
-    let have_duck = Command::new(&py).args(["-c", "import duckdb"]).status().map(|s| s.success()).unwrap_or(false);
-    println!("threads: {}, flowlogd: {}, duckdb: {}", a.threads, bin.display(), if have_duck { &py } else { "not available" });
+    let have_duck = Command::new(&py)
+        .args(["-c", "import duckdb"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    println!(
+        "threads: {}, flowlogd: {}, duckdb: {}",
+        a.threads,
+        bin.display(),
+        if have_duck { &py } else { "not available" }
+    );
     println!();
     println!("| input | engine | summaries | records | wall s | records/s | records/s per core | CPU s | peak RSS MiB | output rows |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut reductions = Vec::new();
     for records in [a.records, a.records * a.scale] {
         let input = data(records)?;
         let out = target_dir().join("bench-out");
@@ -222,13 +262,49 @@ fn main() -> Result<()> {
         row("flowlogd", "traffic", &m, &rows);
         let m = flowlogd(&bin, &input, &out.join("flowlogd3"), a.threads, false)?;
         let rows = acct(&m.stdout, "summary_rows");
-        row("flowlogd", "traffic + connections + rejected_by_source", &m, &rows);
+        row(
+            "flowlogd",
+            "traffic + connections + rejected_by_source",
+            &m,
+            &rows,
+        );
+        reductions.push((records, reduction(&bin, &out.join("flowlogd3/parquet"))?));
         if have_duck {
             let m = duckdb(&py, &input, &out.join("duckdb"), a.threads)?;
             row("DuckDB read_csv + GROUP BY", "traffic", &m, m.stdout.trim());
         }
     }
+    println!();
+    println!("| input records | summary | rows out | reduction | bytes (both directions) |");
+    println!("|---|---|---|---|---|");
+    for (records, lines) in reductions {
+        for l in lines {
+            let f: Vec<&str> = l.split(',').collect();
+            if let [name, rows, bytes] = f[..] {
+                let r: f64 = rows.parse().unwrap_or(f64::NAN);
+                println!(
+                    "| {records} | {name} | {rows} | {:.1}x | {bytes} |",
+                    records as f64 / r
+                );
+            }
+        }
+    }
     Ok(())
+}
+
+/// Rows and byte totals of `traffic` and `connections` (bytes must be equal).
+fn reduction(bin: &Path, parquet: &Path) -> Result<Vec<String>> {
+    let q = "SELECT 'traffic' AS s, count(*) AS n, sum(coalesce(bytes, 0)) + sum(coalesce(bytes_rev, 0)) AS b FROM traffic \
+             UNION ALL SELECT 'connections', count(*), sum(coalesce(bytes_c2s, 0)) + sum(coalesce(bytes_s2c, 0)) FROM connections";
+    let out = Command::new(bin)
+        .args(["query", "--format", "csv", "--data"])
+        .arg(parquet)
+        .arg(q)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines: Vec<String> = text.lines().skip(1).map(str::to_owned).collect();
+    lines.sort_by(|a, b| b.cmp(a));
+    Ok(lines)
 }
 
 fn acct(stdout: &str, key: &str) -> String {

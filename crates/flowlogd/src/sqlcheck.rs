@@ -17,10 +17,19 @@ pub fn check_summaries(cfg: &Config) -> Vec<ConfigIssue> {
             let key = idx
                 .map(|i| format!("summaries[{i}]"))
                 .unwrap_or_else(|| format!("summary {}", s.name));
+            // DataFusion appends every valid column to "no field named" errors; the schema
+            // command lists them more readably.
+            let msg = e.to_string();
+            let msg = msg
+                .split("Valid fields are")
+                .next()
+                .unwrap_or(&msg)
+                .trim()
+                .replace('\n', " ");
             issues.push(ConfigIssue::new(
-                format!("{key}.filter"),
-                format!("the summary does not plan: {e}"),
-                "fix the SQL filter expression or the column names",
+                key,
+                format!("the summary's SQL does not plan: {msg}"),
+                "fix the filter expression or the column names (`flowlogd schema` lists the columns)",
             ));
         }
     }
