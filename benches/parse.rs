@@ -106,7 +106,7 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
     for &format in &args.formats {
         let dir = dataset(&cache, format, args.records)?;
-        let base = child(Mode::Baseline, &dir)?;
+        let base = child(format, Mode::Baseline, &dir)?;
         let mut line = |mode: Mode, m: &Measure| {
             rows.push(Row {
                 format,
@@ -116,10 +116,10 @@ fn main() -> Result<()> {
             });
         };
         line(Mode::Baseline, &base);
-        let parse = child(Mode::Parse, &dir)?;
+        let parse = child(format, Mode::Parse, &dir)?;
         line(Mode::Parse, &parse);
         if matches!(format, SampleFormat::AwsV2Gz | SampleFormat::AwsV5Custom) {
-            let ch = child(Mode::Chunked, &dir)?;
+            let ch = child(format, Mode::Chunked, &dir)?;
             line(Mode::Chunked, &ch);
         }
     }
@@ -234,7 +234,7 @@ fn dataset(cache: &Path, format: SampleFormat, records: u64) -> Result<PathBuf> 
 }
 
 /// Runs one measurement in a fresh copy of this executable.
-fn child(mode: Mode, dir: &Path) -> Result<Measure> {
+fn child(format: SampleFormat, mode: Mode, dir: &Path) -> Result<Measure> {
     let exe = std::env::current_exe()?;
     let out = Command::new(exe)
         .env(CHILD_ENV, mode.name())
@@ -271,13 +271,7 @@ fn child(mode: Mode, dir: &Path) -> Result<Measure> {
     }
     eprintln!(
         "  {:<12} {:<8} {:>10} records {:>7.2} s",
-        dir.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("?")
-            .split('-')
-            .take(2)
-            .collect::<Vec<_>>()
-            .join("-"),
+        format.name(),
         mode.name(),
         m.records,
         m.wall
