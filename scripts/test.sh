@@ -5,7 +5,7 @@
 #      a service read its variable (MOTO_ENDPOINT, AZURITE_BLOB_ENDPOINT, KAFKA_BROKERS, …) and
 #      skip themselves only when it is unset, which this script never leaves it,
 #   3. stops the services (also on failure or Ctrl-C) and prints the time of each phase.
-# Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p flowlogd-formats`).
+# Arguments replace `--workspace` (e.g. `scripts/test.sh -p flowlogd-formats sample`).
 # Caches outside the clone: CARGO_TARGET_DIR and FLOWLOGD_CACHE (default ~/.cache/flowlogd).
 set -euo pipefail
 
@@ -37,12 +37,14 @@ summary() {
 }
 trap summary EXIT
 
+if [ $# -eq 0 ]; then set -- --workspace; fi
+
 T=$(now)
 echo "== cargo build (tests) =="
-cargo test --workspace --no-run "$@"
+cargo test --no-run "$@"
 PHASES+=("cargo build of tests: $(since "$T") s")
 
 T=$(now)
 echo "== cargo test =="
-cargo test --workspace "$@"
+cargo test "$@"
 PHASES+=("cargo test: $(since "$T") s")
