@@ -174,39 +174,59 @@ impl Aggregator {
     ) -> Result<Vec<Emission>, EngineError> {
         let grace_ms = self.cfg.grace.as_millis() as i64;
         let window_ms = self.cfg.window_ms();
-        let mut out = Vec::new();
+        // Compact and merge every due (window, summary) on its own task: they are
+        // independent, and a backfill's final flush would otherwise use one core.
+        let mut jobs = Vec::new();
         for (start, win) in self.windows.iter_mut() {
-            let end = start + window_ms;
-            let closed = flush || mode == Mode::Once || now_ms >= end + grace_ms;
+            let closed = flush || mode == Mode::Once || now_ms >= start + window_ms + grace_ms;
             if !closed && !self.cfg.emit_open_windows {
                 continue;
             }
-            for s in self.summaries.iter() {
+            for (idx, s) in self.summaries.iter().enumerate() {
                 let Some(st) = win.summaries.get_mut(&s.name) else {
                     continue;
                 };
                 if !st.dirty {
                     continue;
                 }
-                let compacted = compact(s, std::mem::take(&mut st.partials)).await?;
-                st.partials = compacted;
-                let batch = merge(s, st.partials.clone()).await?;
-                let revision = if closed { st.revision + 1 } else { st.revision };
-                if closed {
-                    st.revision = revision;
-                    st.dirty = false;
-                    self.accounting.summary_rows += batch.num_rows() as u64;
-                }
-                out.push(Emission {
-                    summary: s.name.clone(),
-                    window_start_ms: *start,
-                    window_end_ms: end,
-                    revision,
-                    provisional: !closed,
-                    batch,
-                    keys: s.keys.clone(),
+                let summaries = self.summaries.clone();
+                let partials = std::mem::take(&mut st.partials);
+                let job = tokio::spawn(async move {
+                    let s = &summaries[idx];
+                    let compacted = compact(s, partials).await?;
+                    let batch = merge(s, compacted.clone()).await?;
+                    Ok::<_, EngineError>((compacted, batch))
                 });
+                jobs.push((*start, idx, closed, job));
             }
+        }
+        let mut out = Vec::with_capacity(jobs.len());
+        for (start, idx, closed, job) in jobs {
+            let (compacted, batch) = job.await.map_err(|e| EngineError::Task(e.to_string()))??;
+            let s = &self.summaries[idx];
+            let Some(st) = self
+                .windows
+                .get_mut(&start)
+                .and_then(|w| w.summaries.get_mut(&s.name))
+            else {
+                continue;
+            };
+            st.partials = compacted;
+            let revision = if closed { st.revision + 1 } else { st.revision };
+            if closed {
+                st.revision = revision;
+                st.dirty = false;
+                self.accounting.summary_rows += batch.num_rows() as u64;
+            }
+            out.push(Emission {
+                summary: s.name.clone(),
+                window_start_ms: start,
+                window_end_ms: start + window_ms,
+                revision,
+                provisional: !closed,
+                batch,
+                keys: s.keys.clone(),
+            });
         }
         if mode == Mode::Continuous {
             let retention_ms = self.cfg.retention.as_millis() as i64;

@@ -44,6 +44,8 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    #[error("engine task failed: {0}")]
+    Task(String),
     #[error("checkpoint {path}: {reason}")]
     CorruptCheckpoint { path: String, reason: String },
 }

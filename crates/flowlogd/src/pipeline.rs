@@ -223,7 +223,8 @@ async fn parse_stage(
             // the order of results.
             tokio::spawn(async move { process(msg, &partializer, opts).await })
         })
-        .buffered(parallelism);
+        // More chunks in flight than cores, so one slow chunk does not idle the others.
+        .buffered(parallelism * 4);
     let mut out = std::pin::pin!(out);
     while let Some(m) = out.next().await {
         let m = m.context("parse task panicked")?;
