@@ -79,12 +79,82 @@ pub fn parse_u64(b: &[u8]) -> Option<u64> {
     Some(v)
 }
 
+/// Bytes allowed in an address (hex digits, `:` and `.`), as a table: one load per byte and
+/// no early exit, so short values run without mispredicted branches.
+static ADDR_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_hexdigit() || b == b':' || b == b'.';
+        c += 1;
+    }
+    t
+};
+
 #[inline]
 fn is_addr(b: &[u8]) -> bool {
-    !b.is_empty()
-        && b.len() <= 45
-        && b.iter()
-            .all(|&c| c.is_ascii_hexdigit() || c == b':' || c == b'.')
+    !b.is_empty() && b.len() <= 45 && b.iter().fold(true, |ok, &c| ok & ADDR_BYTE[c as usize])
+}
+
+/// 8 ASCII bytes, first byte most significant digit, to their value if all are digits.
+/// SWAR: digit check on all bytes at once, then pairwise combination (2, 4, 8 digits).
+#[inline(always)]
+fn swar8(w: u64) -> Option<u64> {
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    // Every byte 0x30..=0x3F, and none above 0x39 (adding 6 keeps 0x39 below 0x40; no carry
+    // crosses bytes because every byte is at most 0x3F here).
+    if w & HIGH != ZEROS || w.wrapping_add(0x0606_0606_0606_0606) & HIGH != ZEROS {
+        return None;
+    }
+    let mut x = w - ZEROS;
+    x = (x.wrapping_mul(10) + (x >> 8)) & 0x00FF_00FF_00FF_00FF;
+    x = (x.wrapping_mul(100) + (x >> 16)) & 0x0000_FFFF_0000_FFFF;
+    x = (x.wrapping_mul(10_000) + (x >> 32)) & 0xFFFF_FFFF;
+    Some(x)
+}
+
+/// Loads 8 bytes little-endian.
+#[inline(always)]
+fn load8(b: &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(..8)?.try_into().ok()?))
+}
+
+/// `data[s..e]` (1..=8 bytes) as digits, loading 8 bytes around it and padding with `0`s.
+#[inline(always)]
+fn digits_upto8(data: &[u8], s: usize, e: usize) -> Option<u64> {
+    let n = e - s;
+    let pad = 8 * (8 - n) as u32; // bits of left padding
+    if e >= 8 {
+        // The value is the top `n` bytes of the 8 ending at `e`.
+        let w = load8(&data[e - 8..])?;
+        let low = 1u64.checked_shl(pad).map_or(u64::MAX, |v| v - 1);
+        return swar8((w & !low) | (0x3030_3030_3030_3030 & low));
+    }
+    if let Some(w) = load8(&data[s..]) {
+        // The value is the low `n` bytes of the 8 starting at `s`.
+        let zeros = 0x3030_3030_3030_3030u64
+            .checked_shr(8 * n as u32)
+            .unwrap_or(0);
+        return swar8(w.checked_shl(pad).unwrap_or(0) | zeros);
+    }
+    parse_u64(&data[s..e])
+}
+
+/// Same result as [`parse_u64`]`(&data[s..e])`, reading whole words where `data` around the
+/// value allows it (the value's neighbours are only used as padding, never as digits).
+#[inline(always)]
+pub fn parse_digits(data: &[u8], s: usize, e: usize) -> Option<u64> {
+    match e.checked_sub(s)? {
+        1..=8 => digits_upto8(data, s, e),
+        9..=16 => {
+            let hi = digits_upto8(data, s, e - 8)?;
+            let lo = swar8(load8(&data[e - 8..])?)?;
+            Some(hi * 100_000_000 + lo)
+        }
+        _ => parse_u64(&data[s..e]),
+    }
 }
 
 /// Error for one value: names the field and the value.
@@ -94,6 +164,9 @@ pub struct BadValue {
     pub reason: String,
 }
 
+// Cold and out of line: keeps the formatting code out of the inlined hot path.
+#[cold]
+#[inline(never)]
 fn bad(col: Col, value: &[u8], why: &str) -> BadValue {
     BadValue {
         col,
@@ -122,34 +195,71 @@ pub fn set_raw(
     v: &[u8],
     status: &mut Status,
 ) -> Result<(), BadValue> {
+    if !v.is_ascii() && std::str::from_utf8(v).is_err() {
+        // Callers promise UTF-8; if not, strings become U+FFFD as they always did (the
+        // columns store raw bytes, which must stay valid UTF-8). Numbers and addresses
+        // reject non-ASCII bytes by themselves.
+        let fffd = "\u{fffd}".as_bytes();
+        match slot.conv {
+            Conv::Str | Conv::LogStatus => return put(b, slot, fffd, 0, fffd.len(), status),
+            Conv::FlowDir => {
+                b.set_str(slot.col, "\u{fffd}");
+                return Err(bad(slot.col, v, "expected ingress or egress"));
+            }
+            _ => {}
+        }
+    }
+    put(b, slot, v, 0, v.len(), status)
+}
+
+/// [`set_raw`] of `data[s..e]`: the text parser's hot path. `data` is the whole buffer, so
+/// numbers and short strings can be read with word-sized loads past the value's ends.
+/// Values are checked before anything is written; a column already set in this row keeps
+/// its first value but the later value is still checked.
+#[inline(always)]
+pub fn put(
+    b: &mut FlowBatchBuilder,
+    slot: Slot,
+    data: &[u8],
+    s: usize,
+    e: usize,
+    status: &mut Status,
+) -> Result<(), BadValue> {
+    let v = &data[s..e];
     if v == b"-" || v.is_empty() {
         return Ok(());
     }
     let col = slot.col;
     match slot.conv {
-        Conv::Str => b.set_str(col, as_str(v)),
+        Conv::Str => {
+            if let Some(c) = b.free_col(col) {
+                c.push_str_at(data, s, e);
+            }
+        }
         Conv::Addr => {
             if !is_addr(v) {
                 return Err(bad(col, v, "not an IP address"));
             }
-            b.set_str(col, as_str(v));
+            if let Some(c) = b.free_col(col) {
+                c.push_str_at(data, s, e);
+            }
         }
         Conv::U8 => {
-            let n = parse_u64(v).ok_or_else(|| bad(col, v, "not a number"))?;
+            let n = parse_digits(data, s, e).ok_or_else(|| bad(col, v, "not a number"))?;
             let n = u8::try_from(n).map_err(|_| bad(col, v, "out of range 0..255"))?;
             b.set_u8(col, n);
         }
         Conv::U16 => {
-            let n = parse_u64(v).ok_or_else(|| bad(col, v, "not a number"))?;
+            let n = parse_digits(data, s, e).ok_or_else(|| bad(col, v, "not a number"))?;
             let n = u16::try_from(n).map_err(|_| bad(col, v, "out of range 0..65535"))?;
             b.set_u16(col, n);
         }
         Conv::U64 => {
-            let n = parse_u64(v).ok_or_else(|| bad(col, v, "not a number"))?;
+            let n = parse_digits(data, s, e).ok_or_else(|| bad(col, v, "not a number"))?;
             b.set_u64(col, n);
         }
         Conv::Secs => {
-            let n = parse_u64(v).ok_or_else(|| bad(col, v, "not a number"))?;
+            let n = parse_digits(data, s, e).ok_or_else(|| bad(col, v, "not a number"))?;
             b.set_ts_ms(col, secs_to_ms(col, n, v)?);
         }
         Conv::FlowDir => {
@@ -166,7 +276,9 @@ pub fn set_raw(
                 b"SKIPDATA" => Status::SkipData,
                 _ => Status::Other,
             };
-            b.set_str(col, as_str(v));
+            if let Some(c) = b.free_col(col) {
+                c.push_str_at(data, s, e);
+            }
         }
     }
     Ok(())
@@ -188,8 +300,51 @@ pub fn set_int(
 }
 
 /// The caller validated the whole line as UTF-8 and splits only on ASCII bytes, so every
-/// field is UTF-8 too; the fallback keeps this free of `unsafe` and panics.
+/// field is UTF-8 too; the fallback keeps this free of `unsafe` and panics. Only used off
+/// the hot path (`flow-direction`).
 #[inline]
 fn as_str(v: &[u8]) -> &str {
     std::str::from_utf8(v).unwrap_or("\u{fffd}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_digits_match_scalar() {
+        let values: &[&[u8]] = &[
+            b"0",
+            b"7",
+            b"42",
+            b"65535",
+            b"65536",
+            b"12345678",
+            b"123456789",
+            b"1700000000",
+            b"9999999999999999",
+            b"18446744073709551615",
+            b"18446744073709551616",
+            b"1x",
+            b"x",
+            b"12:4",
+            b"/",
+            b"::",
+            b"-1",
+            b"00000000000000000001",
+            b"123456789012345678901",
+        ];
+        for v in values {
+            for pre in [0usize, 1, 3, 8, 12] {
+                for post in [0usize, 1, 7, 9] {
+                    let mut data = vec![b'9'; pre];
+                    data.extend_from_slice(v);
+                    data.extend(std::iter::repeat_n(b'5', post));
+                    let got = parse_digits(&data, pre, pre + v.len());
+                    assert_eq!(got, parse_u64(v), "{:?} at {pre}/{post}", v);
+                }
+            }
+        }
+        assert_eq!(parse_digits(b"", 0, 0), None);
+    }
 }

@@ -45,7 +45,8 @@ pub struct TextParser {
     builder: FlowBatchBuilder,
     dead: Vec<DeadLetter>,
     stats: ObjectStats,
-    spans: Vec<(usize, usize)>,
+    /// Field boundaries of the current line (scratch, reused).
+    bounds: Vec<usize>,
 }
 
 impl TextParser {
@@ -67,7 +68,7 @@ impl TextParser {
             builder,
             dead: Vec::new(),
             stats: ObjectStats::default(),
-            spans: Vec::with_capacity(64),
+            bounds: vec![0; 64],
         }
     }
 
@@ -82,13 +83,13 @@ impl TextParser {
         let mut pos = 0;
         let mut line_no = first_line;
         while pos < data.len() {
-            let end = memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
-            let mut line = &data[pos..end];
-            pos = end + 1;
-            if let [rest @ .., b'\r'] = line {
-                line = rest;
+            let next = memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
+            let mut end = next;
+            if end > pos && data[end - 1] == b'\r' {
+                end -= 1;
             }
-            self.line(line, line_no);
+            self.line(data, pos, end, line_no);
+            pos = next + 1;
             line_no += 1;
             if self.builder.rows() >= self.batch_rows {
                 out.push(self.take());
@@ -96,7 +97,10 @@ impl TextParser {
         }
     }
 
-    fn line(&mut self, line: &[u8], line_no: u64) {
+    /// One line, `data[ls..le]` without its terminator; `data` is the whole buffer so the hot
+    /// path can read whole words around values.
+    fn line(&mut self, data: &[u8], ls: usize, le: usize, line_no: u64) {
+        let line = &data[ls..le];
         self.stats.lines_read += 1;
         let first = match line.iter().position(|&c| c != b' ' && c != b'\t') {
             None => return, // blank
@@ -112,7 +116,14 @@ impl TextParser {
                 return;
             }
         }
-        match line::parse_line(&mut self.builder, &self.layout, line, &mut self.spans) {
+        match line::parse_line_at(
+            &mut self.builder,
+            &self.layout,
+            data,
+            ls,
+            le,
+            &mut self.bounds,
+        ) {
             Ok(status) => {
                 self.stats.records += 1;
                 match status {
