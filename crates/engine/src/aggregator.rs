@@ -13,8 +13,12 @@ use crate::error::EngineError;
 use crate::summary::{PreparedSummary, Summaries};
 use crate::window::Window;
 
-/// Partials per summary state before they are compacted into one batch.
-const COMPACT_AFTER: usize = 32;
+/// Pending partial rows that trigger a compaction at the least; above it, compaction waits
+/// until pending rows exceed the compacted base, so its cost stays linear in the input
+/// (as in an LSM tree) and state stays within about twice its compacted size.
+const COMPACT_MIN_ROWS: usize = 32 * 1024;
+/// Pending partial batches that trigger a compaction regardless of their size.
+const COMPACT_MAX_BATCHES: usize = 64;
 
 /// The stateful side of the engine. Everything in it is checkpointed together.
 pub struct Aggregator {
@@ -151,7 +155,7 @@ impl Aggregator {
             let st = win.summaries.entry(p.summary.clone()).or_default();
             st.partials.push(p.batch);
             st.dirty = true;
-            if st.partials.len() > COMPACT_AFTER {
+            if st.needs_compaction(COMPACT_MIN_ROWS, COMPACT_MAX_BATCHES) {
                 let Some(s) = self.summaries.iter().find(|s| s.name == p.summary) else {
                     continue;
                 };

@@ -17,8 +17,13 @@ pub struct SummaryState {
 }
 
 impl SummaryState {
-    pub fn partial_rows(&self) -> usize {
-        self.partials.iter().map(|b| b.num_rows()).sum()
+    /// The first batch is the compacted base; the rest are pending partials.
+    pub fn needs_compaction(&self, min_rows: usize, max_batches: usize) -> bool {
+        let Some((base, pending)) = self.partials.split_first() else {
+            return false;
+        };
+        let pending_rows: usize = pending.iter().map(|b| b.num_rows()).sum();
+        pending.len() >= max_batches || pending_rows > min_rows.max(base.num_rows())
     }
 }
 

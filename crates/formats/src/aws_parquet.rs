@@ -6,7 +6,9 @@
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type};
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+};
 use parquet::file::reader::ChunkReader;
 
 use crate::aws_text::field::{set_int, set_raw, Slot, Status};
@@ -16,6 +18,13 @@ use crate::{DeadLetter, FlowBatchBuilder, FormatError, ObjectStats, ParseOptions
 
 /// Value of the `format` column.
 pub const FORMAT_NAME: &str = "aws-vpc-parquet";
+
+fn panicked(object: &str) -> FormatError {
+    FormatError::Parquet {
+        object: object.to_owned(),
+        reason: "the Parquet decoder failed on corrupt data".into(),
+    }
+}
 
 /// Parses a whole Parquet object held in memory.
 pub fn parse_bytes(
@@ -46,7 +55,19 @@ impl ParquetRows {
             object: object.to_owned(),
             reason: e.to_string(),
         };
-        let builder = ParquetRecordBatchReaderBuilder::try_new(input).map_err(perr)?;
+        // The embedded Arrow schema is only a type hint, and arrow-ipc panics on a corrupt
+        // one: skip it (columns are cast by name anyway). Other decoder panics on corrupt
+        // bytes are turned into errors, since input must never crash the daemon.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ParquetRecordBatchReaderBuilder::try_new_with_options(
+                input,
+                ArrowReaderOptions::new().with_skip_arrow_metadata(true),
+            )
+        }));
+        let builder = match opened {
+            Ok(r) => r.map_err(perr)?,
+            Err(_) => return Err(panicked(object)),
+        };
         // A Parquet file whose columns are mostly not AWS flow-log fields (e.g. OCSF from
         // Security Lake) is another format: refuse it rather than emit near-empty rows.
         let names: Vec<&str> = builder
@@ -190,7 +211,12 @@ impl Iterator for ParquetRows {
         if self.failed {
             return None;
         }
-        match self.reader.next()? {
+        let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.reader.next()));
+        let Ok(next) = next else {
+            self.failed = true;
+            return Some(Err(panicked(&self.object)));
+        };
+        match next? {
             Ok(batch) => Some(Ok(self.convert(&batch))),
             Err(e) => {
                 self.failed = true;
