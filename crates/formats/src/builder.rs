@@ -217,20 +217,8 @@ impl Column {
         let rows = self.len;
         let nulls = self.null_count();
         if nulls == rows && rows > 0 {
-            // Entirely null: a cached all-null or all-default array.
             self.reset(0);
-            let kind = self.kind;
-            return match (kind, default) {
-                (Kind::Str, Some(d)) => match &self.cached {
-                    Some((n, a)) if *n == rows => a.clone(),
-                    _ => {
-                        let a = repeated(d, rows);
-                        self.cached = Some((rows, a.clone()));
-                        a
-                    }
-                },
-                _ => null_cache.get(kind, rows),
-            };
+            return self.all_null(rows, default, null_cache);
         }
         let validity = self.null_buffer();
         let vals = std::mem::replace(&mut self.vals, Vals::new(self.kind, 0));
@@ -251,6 +239,26 @@ impl Column {
         arr
     }
 
+    /// A cached all-null or all-default array of `rows` rows.
+    fn all_null(
+        &mut self,
+        rows: usize,
+        default: Option<&str>,
+        null_cache: &mut NullCache,
+    ) -> ArrayRef {
+        match (self.kind, default) {
+            (Kind::Str, Some(d)) => match &self.cached {
+                Some((n, a)) if *n == rows => a.clone(),
+                _ => {
+                    let a = repeated(d, rows);
+                    self.cached = Some((rows, a.clone()));
+                    a
+                }
+            },
+            (kind, _) => null_cache.get(kind, rows),
+        }
+    }
+
     /// Empties the column, reserving `cap` rows so the next batch does not regrow.
     fn reset(&mut self, cap: usize) {
         self.vals = Vals::new(self.kind, cap);
@@ -263,12 +271,23 @@ fn prim<T: ArrowPrimitiveType>(v: Vec<T::Native>, nulls: Option<NullBuffer>) -> 
     Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(v), nulls))
 }
 
-/// Offsets are non-decreasing from 0 by construction; the bytes are re-validated as UTF-8
-/// here (one fast pass over the batch), so no `unsafe` is needed. The fallback is never
-/// expected: it keeps a broken invariant from becoming a panic.
+/// Offsets are non-decreasing from 0 by construction. Pure-ASCII bytes (the norm for flow
+/// logs, and cheap to check) skip Arrow's UTF-8 and char-boundary validation; anything else
+/// is validated. The fallback is never expected: it keeps a broken invariant from becoming a
+/// panic.
 fn string_array(offsets: Vec<i32>, bytes: Vec<u8>, nulls: Option<NullBuffer>) -> ArrayRef {
     let n = offsets.len().saturating_sub(1);
+    let in_bounds = offsets.last().is_some_and(|&e| e as usize == bytes.len());
+    let ascii = bytes.is_ascii() && nulls.as_ref().is_none_or(|nb| nb.len() == n);
     let offs = OffsetBuffer::new(ScalarBuffer::from(offsets));
+    if ascii && in_bounds {
+        // SAFETY: every byte is ASCII, so the buffer is valid UTF-8 and every offset is a
+        // char boundary; the offsets are monotonic from 0 (`OffsetBuffer::new` checked) and
+        // end at the buffer's length and `nulls` has one bit per value (both checked above).
+        return Arc::new(unsafe {
+            StringArray::new_unchecked(offs, Buffer::from_vec(bytes), nulls)
+        });
+    }
     match StringArray::try_new(offs, Buffer::from_vec(bytes), nulls) {
         Ok(a) => Arc::new(a),
         Err(_) => new_null_array(&Kind::Str.data_type(), n),
@@ -439,6 +458,11 @@ impl FlowBatchBuilder {
         let rows = self.rows;
         let mut arrays = Vec::with_capacity(self.cols.len());
         for (c, d) in self.cols.iter_mut().zip(&self.defaults) {
+            if c.len == 0 && rows > 0 {
+                // Never set in this batch: no need to materialize the nulls.
+                arrays.push(c.all_null(rows, d.as_deref(), &mut self.null_cache));
+                continue;
+            }
             c.pad_to(rows);
             arrays.push(c.finish(d.as_deref(), &mut self.null_cache));
         }

@@ -13,6 +13,8 @@ use crate::reader::GzipFault;
 use crate::{Chunk, ChunkFormat, FormatError, ParseOptions};
 
 const READ_SIZE: usize = 64 * 1024;
+/// Chunk buffers are reserved up to this size up front (larger chunks grow as needed).
+const MAX_RESERVE: usize = 16 << 20;
 
 /// Iterator of line-aligned chunks over a decompressed text reader.
 pub struct TextChunker {
@@ -161,7 +163,16 @@ impl TextChunker {
                 self.fill_once()?;
             }
         };
-        let rest = self.buf.split_off(cut);
+        // The remainder moves to a buffer sized for a whole chunk, so filling it never
+        // regrows (each regrowth copies everything read so far).
+        let cap = if self.eof {
+            0
+        } else {
+            self.max_chunk.min(MAX_RESERVE) + READ_SIZE
+        };
+        let mut rest = Vec::with_capacity(cap);
+        rest.extend_from_slice(&self.buf[cut..]);
+        self.buf.truncate(cut);
         let data = std::mem::replace(&mut self.buf, rest);
         let chunk = Chunk {
             source: self.source.clone(),

@@ -4,6 +4,7 @@
 //! value, which is the highest field version and often wrong in test data.
 
 use super::field::Slot;
+use super::line::V2_SLOTS;
 use crate::schema::aws_field;
 
 /// The column mapping of one field list.
@@ -15,6 +16,8 @@ pub struct Layout {
     pub slots: Vec<Option<Slot>>,
     /// How many names were unknown.
     pub unknown: u64,
+    /// Exactly the default (version 2) format, which has a fast path.
+    pub v2: bool,
 }
 
 impl Layout {
@@ -26,10 +29,13 @@ impl Layout {
             .map(|n| aws_field(n).map(Slot::for_col))
             .collect();
         let unknown = slots.iter().filter(|s| s.is_none()).count() as u64;
+        let v2 = slots.len() == V2_SLOTS.len()
+            && slots.iter().zip(&V2_SLOTS).all(|(a, b)| *a == Some(*b));
         Layout {
             names,
             slots,
             unknown,
+            v2,
         }
     }
 }

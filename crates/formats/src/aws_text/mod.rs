@@ -10,13 +10,12 @@ pub mod field;
 pub mod header;
 pub mod line;
 
-use memchr::memchr;
-
 use crate::keyinfo;
 use crate::schema::Col;
 use crate::{Chunk, DeadLetter, FlowBatchBuilder, ObjectStats, ParseOptions, Parsed};
 use field::Status;
 use header::{parse_header, Layout};
+use line::LineScan;
 
 /// Value of the `format` column.
 pub const FORMAT_NAME: &str = "aws-vpc-text";
@@ -83,13 +82,10 @@ impl TextParser {
         let mut pos = 0;
         let mut line_no = first_line;
         while pos < data.len() {
-            let next = memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
-            let mut end = next;
-            if end > pos && data[end - 1] == b'\r' {
-                end -= 1;
-            }
-            self.line(data, pos, end, line_no);
-            pos = next + 1;
+            // One pass finds the line's end and its field boundaries.
+            let scan = line::scan_line(data, pos, &mut self.bounds);
+            self.line(data, pos, scan, line_no);
+            pos = scan.next;
             line_no += 1;
             if self.builder.rows() >= self.batch_rows {
                 out.push(self.take());
@@ -97,10 +93,10 @@ impl TextParser {
         }
     }
 
-    /// One line, `data[ls..le]` without its terminator; `data` is the whole buffer so the hot
-    /// path can read whole words around values.
-    fn line(&mut self, data: &[u8], ls: usize, le: usize, line_no: u64) {
-        let line = &data[ls..le];
+    /// One line, `data[ls..scan.end]` without its terminator; `data` is the whole buffer so
+    /// the hot path can read whole words around values.
+    fn line(&mut self, data: &[u8], ls: usize, scan: LineScan, line_no: u64) {
+        let line = &data[ls..scan.end];
         self.stats.lines_read += 1;
         let first = match line.iter().position(|&c| c != b' ' && c != b'\t') {
             None => return, // blank
@@ -116,14 +112,17 @@ impl TextParser {
                 return;
             }
         }
-        match line::parse_line_at(
+        let parsed = line::parse_fields(
             &mut self.builder,
             &self.layout,
             data,
             ls,
-            le,
-            &mut self.bounds,
-        ) {
+            scan.end,
+            scan.fields,
+            scan.non_ascii,
+            &self.bounds,
+        );
+        match parsed {
             Ok(status) => {
                 self.stats.records += 1;
                 match status {
