@@ -144,7 +144,7 @@ impl Column {
 
     /// Appends `data[s..e]` as a string. Short values are copied as one fixed-size 32-byte
     /// block (then cut back), which compiles to two vector moves instead of a `memcpy` call.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push_str_at(&mut self, data: &[u8], s: usize, e: usize) {
         const W: usize = 32;
         let n = e - s;
