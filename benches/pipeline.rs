@@ -192,6 +192,7 @@ import duckdb
 con = duckdb.connect()
 con.execute("SET threads={threads}")
 con.execute("SET preserve_insertion_order=false")
+con.execute("SET enable_progress_bar=false")
 cols = {{'version':'INTEGER','account-id':'VARCHAR','interface-id':'VARCHAR','srcaddr':'VARCHAR','dstaddr':'VARCHAR',
         'srcport':'INTEGER','dstport':'INTEGER','protocol':'INTEGER','packets':'BIGINT','bytes':'BIGINT',
         'start':'BIGINT','end':'BIGINT','action':'VARCHAR','log-status':'VARCHAR'}}

@@ -33,6 +33,8 @@ summary() {
   local p
   for p in "${PHASES[@]}"; do echo "  $p"; done
   echo "  total: $(since "$T_ALL") s"
+  # Last, so that it is the closing line of the run.
+  [ -n "${TESTS_LINE:-}" ] && { echo; echo "$TESTS_LINE"; }
   return $rc
 }
 trap summary EXIT
@@ -46,5 +48,14 @@ PHASES+=("cargo build of tests: $(since "$T") s")
 
 T=$(now)
 echo "== cargo test =="
-cargo test "$@"
+LOG="$FLOWLOGD_CACHE/last-test.log"
+set +e
+cargo test "$@" 2>&1 | tee "$LOG"
+rc=${PIPESTATUS[0]}
+set -e
 PHASES+=("cargo test: $(since "$T") s")
+# One closing line over every test binary (cargo prints one `test result:` per binary, the
+# last of which is often an empty doc-test run).
+TESTS_LINE=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+     END { printf "tests: %d passed, %d failed, %d skipped", p, f, s }' "$LOG")
+exit "$rc"

@@ -1,35 +1,18 @@
 //! Turning one object's bytes into chunks, shared by every source: the cloud sources hand
 //! in a stream from S3 or Blob storage, the local source a file.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 
 use flowlogd_bus::{RawMessage, Sender};
 use flowlogd_formats::chunk::{json_chunks, TextChunker};
-use flowlogd_formats::{Chunk, ChunkFormat, ParseOptions};
+use flowlogd_formats::reader::open_text;
+use flowlogd_formats::{Chunk, ChunkFormat, FormatHint, ParseOptions};
 
 use crate::error::SourceError;
 
-/// Format of an object from its name, falling back to its first bytes.
+/// Format of an object from its first bytes and its name.
 pub fn format_of(name: &str, head: &[u8]) -> ChunkFormat {
-    let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".parquet") || head.starts_with(b"PAR1") {
-        ChunkFormat::AwsParquet
-    } else if lower.ends_with(".json") {
-        ChunkFormat::AzureJson
-    } else {
-        ChunkFormat::AwsText
-    }
-}
-
-/// A reader of the decompressed text: gzip (also multi-member) when the magic says so.
-pub fn decompressed(reader: Box<dyn Read + Send>) -> std::io::Result<Box<dyn Read + Send>> {
-    let mut r = BufReader::with_capacity(256 * 1024, reader);
-    let head = r.fill_buf()?;
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(r)))
-    } else {
-        Ok(Box::new(r))
-    }
+    flowlogd_formats::detect::detect(FormatHint::Auto, name, head)
 }
 
 /// Sends an AWS text object as chunks. Returns false when the object failed as a whole
@@ -42,18 +25,7 @@ pub fn send_text(
     opts: &ParseOptions,
     tx: &Sender<RawMessage>,
 ) -> Result<bool, SourceError> {
-    let reader = match decompressed(reader) {
-        Ok(r) => r,
-        Err(e) => {
-            let err = flowlogd_formats::FormatError::Io {
-                object: object.to_owned(),
-                source: e,
-            };
-            tx.blocking_send(RawMessage::ObjectFailed(err.to_dead_letter()))
-                .map_err(|_| SourceError::Closed)?;
-            return Ok(false);
-        }
-    };
+    let reader = open_text(reader);
     for chunk in TextChunker::new(source, object, reader, max_chunk_bytes, opts) {
         match chunk {
             Ok(c) => tx

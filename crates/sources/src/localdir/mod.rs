@@ -125,7 +125,11 @@ impl LocalDirSource {
         let mut p = Pending::default();
         for c in self.candidates()? {
             let consumed = self.ledger.get(&c.object).map(|e| e.consumed).unwrap_or(0);
-            if self.ledger.get(&c.object).is_none_or(|e| e.version != c.version) {
+            if self
+                .ledger
+                .get(&c.object)
+                .is_none_or(|e| e.version != c.version)
+            {
                 p.objects += 1;
                 p.bytes += c.size.saturating_sub(consumed);
             }
@@ -149,7 +153,7 @@ impl LocalDirSource {
             if prev.is_some_and(|e| e.version == c.version) {
                 continue;
             }
-            let mut head = [0u8; 4];
+            let mut head = [0u8; 4096];
             let head_len = File::open(&c.path)
                 .and_then(|mut f| f.read(&mut head))
                 .unwrap_or(0);
@@ -169,7 +173,14 @@ impl LocalDirSource {
                     // ids of bytes already applied are dropped by the engine).
                     let from = if from > c.size { 0 } else { from };
                     let data = read_from(&c.path, from)?;
-                    send_json(&self.cfg.name, &c.object, from, &data, self.cfg.max_chunk_bytes, tx)?
+                    send_json(
+                        &self.cfg.name,
+                        &c.object,
+                        from,
+                        &data,
+                        self.cfg.max_chunk_bytes,
+                        tx,
+                    )?
                 }
                 ChunkFormat::AwsParquet => {
                     let data = std::fs::read(&c.path).map_err(|e| io(&c.path, e))?;
@@ -178,7 +189,14 @@ impl LocalDirSource {
                 }
                 ChunkFormat::AwsText => {
                     let f = File::open(&c.path).map_err(|e| io(&c.path, e))?;
-                    send_text(&self.cfg.name, &c.object, Box::new(f), self.cfg.max_chunk_bytes, &self.opts, tx)?;
+                    send_text(
+                        &self.cfg.name,
+                        &c.object,
+                        Box::new(f),
+                        self.cfg.max_chunk_bytes,
+                        &self.opts,
+                        tx,
+                    )?;
                     c.size
                 }
             };
