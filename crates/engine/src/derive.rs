@@ -49,7 +49,7 @@ pub fn window_start(ts_ms: i64, window_ms: i64) -> i64 {
 pub fn derive(
     batch: &RecordBatch,
     window_ms: i64,
-    orienter: &Orienter,
+    orienter: Option<&Orienter>,
 ) -> Result<RecordBatch, ArrowError> {
     let start = batch
         .column(Col::Start as usize)
@@ -60,7 +60,20 @@ pub fn derive(
         .collect::<TimestampMillisecondArray>()
         .with_timezone("UTC");
     let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
-    cols.extend(orienter.columns(batch)?);
+    match orienter {
+        Some(o) => cols.extend(o.columns(batch)?),
+        // No summary reads them: typed all-null columns cost nothing.
+        None => {
+            let schema = derived_schema();
+            let first = batch.num_columns();
+            for f in &schema.fields()[first..first + ORIENTED_COLUMNS.len()] {
+                cols.push(arrow::array::new_null_array(
+                    f.data_type(),
+                    batch.num_rows(),
+                ));
+            }
+        }
+    }
     cols.push(Arc::new(windows));
     RecordBatch::try_new(derived_schema(), cols)
 }

@@ -21,15 +21,20 @@ use crate::summary::Summaries;
 pub struct Partializer {
     summaries: Summaries,
     window_ms: i64,
-    orienter: Orienter,
+    /// `None` when no summary uses the oriented columns (they are then left null).
+    orienter: Option<Orienter>,
 }
 
 impl Partializer {
     pub fn new(summaries: Summaries, cfg: &EngineConfig) -> Self {
+        let orienter = summaries
+            .iter()
+            .any(|s| s.uses_orientation)
+            .then(|| Orienter::new(&cfg.orientation));
         Self {
             summaries,
             window_ms: cfg.window_ms(),
-            orienter: Orienter::new(&cfg.orientation),
+            orienter,
         }
     }
 
@@ -50,7 +55,7 @@ impl Partializer {
             if p.batch.num_rows() == 0 {
                 continue;
             }
-            let d = derive(&p.batch, self.window_ms, &self.orienter)?;
+            let d = derive(&p.batch, self.window_ms, self.orienter.as_ref())?;
             unwindowed += count_windows(&d, &mut window_records);
             derived.push(d);
         }

@@ -141,6 +141,8 @@ pub struct PreparedSummary {
     pub merge: PreparedQuery,
     /// Schema of a partial aggregate as kept in window state (no window column).
     pub partial_schema: SchemaRef,
+    /// Reads a client/server orientation column.
+    pub uses_orientation: bool,
 }
 
 /// The prepared summaries, shared by the parse stage and the aggregator.
@@ -163,7 +165,11 @@ impl CompiledSummary {
         let merge = PreparedQuery::new("partials", partial_schema.clone(), &self.merge_sql)
             .await
             .map_err(q)?;
+        let uses_orientation = crate::orientation::ORIENTED_COLUMNS
+            .iter()
+            .any(|(n, _)| self.partial_sql.contains(n));
         Ok(PreparedSummary {
+            uses_orientation,
             name: self.name.clone(),
             keys: self.keys.clone(),
             partial,

@@ -99,7 +99,12 @@ fn rows(batches: &[RecordBatch], skip: usize) -> Vec<String> {
 }
 
 async fn reference(cfg: &SummaryConfig, all: &RecordBatch, ecfg: &EngineConfig) -> Vec<String> {
-    let d = derive(all, ecfg.window_ms(), &Orienter::new(&ecfg.orientation)).unwrap();
+    let d = derive(
+        all,
+        ecfg.window_ms(),
+        Some(&Orienter::new(&ecfg.orientation)),
+    )
+    .unwrap();
     let out = flowlogd_engine::sql::run(
         "flows",
         derived_schema(),
@@ -195,7 +200,12 @@ async fn streaming_equals_sql_for_any_chunking_order_and_replay() {
 async fn connections_conserve_bytes_and_fold_responses() {
     let ecfg = EngineConfig::default();
     let all = records(5000, 9);
-    let d = derive(&all, ecfg.window_ms(), &Orienter::new(&ecfg.orientation)).unwrap();
+    let d = derive(
+        &all,
+        ecfg.window_ms(),
+        Some(&Orienter::new(&ecfg.orientation)),
+    )
+    .unwrap();
     let q = "SELECT (SELECT sum(bytes) + sum(bytes_rev) FROM flows WHERE log_status = 'OK') AS t, \
              (SELECT sum(bytes_c2s) + sum(bytes_s2c) FROM flows WHERE log_status = 'OK') AS c, \
              (SELECT count(*) FROM (SELECT DISTINCT src_addr, dst_addr, dst_port, protocol FROM flows)) AS traffic_keys, \
