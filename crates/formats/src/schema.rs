@@ -176,7 +176,13 @@ pub fn aws_field(name: &str) -> Option<Col> {
         .trim_start_matches("${")
         .trim_end_matches('}')
         .chars()
-        .map(|c| if c == '_' { '-' } else { c.to_ascii_lowercase() })
+        .map(|c| {
+            if c == '_' {
+                '-'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
         .collect();
     let col = match norm.as_str() {
         "version" => Col::Version,

@@ -42,7 +42,10 @@ impl Progress {
         match &self.bar {
             Some(bar) => {
                 bar.set_position(self.bytes_done);
-                bar.set_message(format!("{}/{} objects", self.objects_done, self.objects_total));
+                bar.set_message(format!(
+                    "{}/{} objects",
+                    self.objects_done, self.objects_total
+                ));
             }
             None if self.last_log.elapsed() >= Duration::from_secs(5) => {
                 self.last_log = Instant::now();

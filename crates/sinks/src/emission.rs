@@ -10,7 +10,13 @@ use arrow::record_batch::RecordBatch;
 use flowlogd_bus::Emission;
 
 /// Columns added in front of every summary row.
-pub const HEADER_COLUMNS: [&str; 5] = ["summary", "window_start", "window_end", "revision", "provisional"];
+pub const HEADER_COLUMNS: [&str; 5] = [
+    "summary",
+    "window_start",
+    "window_end",
+    "revision",
+    "provisional",
+];
 
 pub fn to_output_batch(e: &Emission) -> Result<RecordBatch, ArrowError> {
     let n = e.batch.num_rows();
