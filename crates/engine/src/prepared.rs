@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -30,7 +30,7 @@ use datafusion::physical_plan::{
 };
 use futures::TryStreamExt;
 
-use crate::sql::session;
+use crate::sql::{nullable, session};
 
 thread_local! {
     static INPUT: RefCell<Option<Vec<RecordBatch>>> = const { RefCell::new(None) };
@@ -125,16 +125,6 @@ fn fresh_copy(plan: &Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
         children,
         ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
     )
-}
-
-fn nullable(schema: &SchemaRef) -> SchemaRef {
-    Arc::new(Schema::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| Field::new(f.name(), f.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    ))
 }
 
 /// Placeholder table whose scan is a [`ChunkExec`].

@@ -38,7 +38,8 @@ pub async fn run(
     df.collect().await
 }
 
-fn nullable(schema: &SchemaRef) -> SchemaRef {
+/// The schema with every field nullable.
+pub(crate) fn nullable(schema: &SchemaRef) -> SchemaRef {
     if schema.fields().iter().all(|f| f.is_nullable()) {
         return schema.clone();
     }

@@ -1,8 +1,6 @@
 //! JSON-lines summaries: one row per line,
 //! `{"summary","window_start","window_end","revision","provisional","keys":{…},"metrics":{…}}`.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use arrow::json::LineDelimitedWriter;
@@ -10,7 +8,8 @@ use flowlogd_bus::Emission;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{io, SinkError};
+use crate::error::SinkError;
+use crate::lines::JsonLines;
 use crate::SummarySink;
 
 /// `[sinks.jsonl]`
@@ -22,23 +21,13 @@ pub struct JsonlSinkConfig {
 }
 
 pub struct JsonlSink {
-    path: PathBuf,
-    out: BufWriter<File>,
+    out: JsonLines,
 }
 
 impl JsonlSink {
     pub fn open(cfg: &JsonlSinkConfig) -> Result<Self, SinkError> {
-        if let Some(dir) = cfg.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(io(dir))?;
-        }
-        let f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&cfg.path)
-            .map_err(io(&cfg.path))?;
         Ok(Self {
-            path: cfg.path.clone(),
-            out: BufWriter::new(f),
+            out: JsonLines::open(&cfg.path)?,
         })
     }
 }
@@ -85,13 +74,10 @@ impl SummarySink for JsonlSink {
     }
 
     fn write(&mut self, emissions: &[Emission]) -> Result<(), SinkError> {
+        let mut rows = Vec::new();
         for e in emissions {
-            for row in emission_rows(e)? {
-                serde_json::to_writer(&mut self.out, &row)?;
-                self.out.write_all(b"\n").map_err(io(&self.path))?;
-            }
+            rows.extend(emission_rows(e)?);
         }
-        self.out.flush().map_err(io(&self.path))?;
-        self.out.get_ref().sync_data().map_err(io(&self.path))
+        self.out.write_all(&rows)
     }
 }

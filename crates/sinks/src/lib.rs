@@ -15,6 +15,7 @@ pub mod deadletter;
 pub mod emission;
 pub mod error;
 pub mod jsonl;
+pub mod lines;
 pub mod parquet;
 
 pub use deadletter::{DeadLetterSink, DeadLetterSinkConfig};

@@ -1,0 +1,46 @@
+//! An append-only JSON-lines file, synced after every write: the shared writer of the
+//! summary and dead-letter JSON sinks.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{io, SinkError};
+
+pub struct JsonLines {
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl JsonLines {
+    /// Opens (creating it and its directory if needed) `path` for appending.
+    pub fn open(path: &Path) -> Result<Self, SinkError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io(path))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            out: BufWriter::new(f),
+        })
+    }
+
+    /// Appends one line per value, then flushes and syncs the file.
+    pub fn write_all<'a, T: Serialize + 'a>(
+        &mut self,
+        values: impl IntoIterator<Item = &'a T>,
+    ) -> Result<(), SinkError> {
+        for v in values {
+            serde_json::to_writer(&mut self.out, v)?;
+            self.out.write_all(b"\n").map_err(io(&self.path))?;
+        }
+        self.out.flush().map_err(io(&self.path))?;
+        self.out.get_ref().sync_data().map_err(io(&self.path))
+    }
+}
