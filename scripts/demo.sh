@@ -20,13 +20,14 @@ echo
 echo "== top talkers (traffic) =="
 "$flowlogd" query --data out/parquet \
   "SELECT src_addr, dst_addr, dst_port, action, sum(records) AS records, sum(bytes) AS bytes
-   FROM traffic GROUP BY 1, 2, 3, 4 ORDER BY bytes DESC LIMIT 10"
+   FROM traffic GROUP BY 1, 2, 3, 4 ORDER BY bytes DESC NULLS LAST LIMIT 10"
 echo
 echo "== top services (connections) =="
 "$flowlogd" query --data out/parquet \
   "SELECT server_addr, server_port, protocol, count(DISTINCT client_addr) AS clients,
           sum(bytes_c2s) AS bytes_up, sum(bytes_s2c) AS bytes_down
-   FROM connections GROUP BY 1, 2, 3 ORDER BY bytes_up + bytes_down DESC LIMIT 10"
+   FROM connections GROUP BY 1, 2, 3
+   ORDER BY coalesce(bytes_up, 0) + coalesce(bytes_down, 0) DESC LIMIT 10"
 echo
 echo "== scanners (rejected_by_source) =="
 "$flowlogd" query --data out/parquet \
