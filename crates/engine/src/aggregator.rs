@@ -170,18 +170,23 @@ impl Aggregator {
     /// with `emit_open_windows`, open windows as provisional. `flush` treats every window as
     /// closed (end of `run --once`, or shutdown with flushing requested). Drops state past
     /// retention afterwards (continuous mode).
+    ///
+    /// At most `max_jobs` (window, summary) pairs are emitted per call, oldest window first,
+    /// so a caller flushing a backfill can write and free one slice at a time instead of
+    /// holding every window's rows at once. In `Once` mode emitted state is freed at once.
     pub async fn tick(
         &mut self,
         now_ms: i64,
         mode: Mode,
         flush: bool,
+        max_jobs: usize,
     ) -> Result<Vec<Emission>, EngineError> {
         let grace_ms = self.cfg.grace.as_millis() as i64;
         let window_ms = self.cfg.window_ms();
         // Compact and merge every due (window, summary) on its own task: they are
         // independent, and a backfill's final flush would otherwise use one core.
         let mut jobs = Vec::new();
-        for (start, win) in self.windows.iter_mut() {
+        'windows: for (start, win) in self.windows.iter_mut() {
             let closed = flush || mode == Mode::Once || now_ms >= start + window_ms + grace_ms;
             if !closed && !self.cfg.emit_open_windows {
                 continue;
@@ -192,6 +197,9 @@ impl Aggregator {
                 };
                 if !st.dirty {
                     continue;
+                }
+                if jobs.len() >= max_jobs.max(1) {
+                    break 'windows;
                 }
                 let summaries = self.summaries.clone();
                 let partials = std::mem::take(&mut st.partials);
@@ -215,7 +223,12 @@ impl Aggregator {
             else {
                 continue;
             };
-            st.partials = compacted;
+            // A backfill never revisits an emitted window: keep no state for it.
+            st.partials = if mode == Mode::Once && closed {
+                Vec::new()
+            } else {
+                compacted
+            };
             let revision = if closed { st.revision + 1 } else { st.revision };
             if closed {
                 st.revision = revision;

@@ -147,7 +147,7 @@ async fn streamed(all: &RecordBatch, ecfg: &EngineConfig, seed: u64) -> Vec<(Str
         agg.accounting().chunks_duplicate as usize,
         chunks.len().div_ceil(3)
     );
-    let emissions = agg.tick(0, Mode::Once, true).await.unwrap();
+    let emissions = agg.tick(0, Mode::Once, true, usize::MAX).await.unwrap();
     SummaryConfig::builtins()
         .iter()
         .map(|s| {

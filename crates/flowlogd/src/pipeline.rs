@@ -25,6 +25,8 @@ use crate::config::Config;
 
 pub struct Options {
     pub mode: Mode,
+    /// (Window, summary) pairs merged at once when flushing.
+    pub parallelism: usize,
     pub clock: Clock,
     /// Show a progress bar / progress lines (backfills).
     pub progress: bool,
@@ -109,9 +111,8 @@ pub async fn run(
     let flush = opts.mode == Mode::Once;
     emit(&mut agg, &mut sinks, &mut dead, &opts, flush).await?;
     if opts.mode == Mode::Once {
-        // Until here a crash resumes from the last checkpoint; once every window is out,
-        // the next `--once` starts over.
-        ckpt.save(&agg)?;
+        // Until here a crash resumes from the last checkpoint (and emits every window
+        // again, identically); once every window is out, the next `--once` starts over.
         ckpt.clear()?;
     } else {
         ckpt.save(&agg)?;
@@ -126,17 +127,29 @@ async fn emit(
     opts: &Options,
     flush: bool,
 ) -> anyhow::Result<()> {
-    let emissions = agg.tick(opts.clock.now_ms(), opts.mode, flush).await?;
-    if !emissions.is_empty() {
+    // A flush writes a few windows at a time so that their rows are freed before the next
+    // ones are merged; a tick emits what is due in one go (provisional windows stay dirty,
+    // so a tick must not loop).
+    let max_jobs = if flush { opts.parallelism } else { usize::MAX };
+    loop {
+        let emissions = agg
+            .tick(opts.clock.now_ms(), opts.mode, flush, max_jobs)
+            .await?;
+        if emissions.is_empty() {
+            break;
+        }
         for s in sinks.iter_mut() {
             s.write(&emissions)
                 .with_context(|| format!("writing summaries to the {} sink", s.name()))?;
         }
-        tracing::info!(
+        tracing::debug!(
             emissions = emissions.len(),
             rows = emissions.iter().map(|e| e.batch.num_rows()).sum::<usize>(),
             "emitted windows"
         );
+        if !flush {
+            break;
+        }
     }
     write_dead(dead, agg.take_dead_letters())
 }

@@ -84,6 +84,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let _ = tx.send(true);
         });
         let opts = pipeline::Options {
+            parallelism: cfg.engine.parallelism.max(1),
             mode,
             clock,
             progress: args.once && !args.quiet,
