@@ -1,5 +1,6 @@
 //! `run --once` equals a plain SQL GROUP BY over the same records (parsed independently by
-//! `flowlogd parse`), for every format, with late and out-of-order records in the data.
+//! `flowlogd parse`), for every format, with late and out-of-order records in the data; for
+//! `connections` the orientation rules are restated in SQL.
 
 mod common;
 
@@ -44,6 +45,34 @@ async fn once_output_equals_sql_group_by_over_parsed_records() {
         &actual,
         &expected,
         "rejected_by_source vs its SQL definition",
+    );
+
+    let expected = rows(&sql(Some(&flows), None, &connections_reference_sql()).await);
+    let actual = rows(&sql(None, Some(&parquet), &connections_output_sql()).await);
+    assert!(expected.len() > 100);
+    assert_same_rows(&actual, &expected, "connections vs its SQL definition");
+
+    // Orientation folds responses: fewer rows than `traffic`, the same bytes both ways.
+    let totals = rows(
+        &sql(
+            None,
+            Some(&parquet),
+            "SELECT (SELECT count(*) FROM traffic) AS t, (SELECT count(*) FROM connections) AS c, \
+             (SELECT sum(coalesce(bytes, 0)) + sum(coalesce(bytes_rev, 0)) FROM traffic) AS tb, \
+             (SELECT sum(coalesce(bytes_c2s, 0)) + sum(coalesce(bytes_s2c, 0)) FROM connections) AS cb",
+        )
+        .await,
+    );
+    let v: Vec<u64> = totals[0].split('|').map(|x| x.parse().unwrap()).collect();
+    assert!(
+        v[1] * 2 <= v[0],
+        "connections {} rows vs traffic {}",
+        v[1],
+        v[0]
+    );
+    assert_eq!(
+        v[2], v[3],
+        "byte totals differ between traffic and connections"
     );
 
     // Accounting: every parsed record is counted once.

@@ -211,3 +211,55 @@ pub fn assert_same_rows(actual: &[String], expected: &[String], what: &str) {
         expected.len()
     );
 }
+
+pub const CONNECTIONS_KEYS: &str =
+    "provider, account_id, region, vpc_id, client_addr, server_addr, server_port, protocol, action";
+
+/// `connections` defined in plain SQL: the orientation rules as CASE expressions over the
+/// parsed records (default service ports and ephemeral range), then one GROUP BY.
+pub fn connections_reference_sql() -> String {
+    let svc = |p: &str| {
+        format!(
+            "({p} BETWEEN 1 AND 1023 OR {p} IN (1433, 1521, 2049, 3306, 3389, 5432, 5439, 6379, 8080, 8443, 9092, 9200, 27017))"
+        )
+    };
+    let eph = |p: &str| format!("({p} BETWEEN 32768 AND 65535)");
+    let no_ports = "(src_port IS NULL OR dst_port IS NULL OR (protocol IS NOT NULL AND protocol NOT IN (6, 17, 132)))";
+    let is_response = format!(
+        "CASE WHEN {no_ports} THEN false \
+         WHEN protocol = 6 AND tcp_flags IS NOT NULL AND (tcp_flags & 2) <> 0 AND (tcp_flags & 16) <> 0 THEN true \
+         WHEN protocol = 6 AND tcp_flags IS NOT NULL AND (tcp_flags & 2) <> 0 THEN false \
+         WHEN {sd} AND NOT {ss} THEN false \
+         WHEN {ss} AND NOT {sd} THEN true \
+         WHEN {es} AND NOT {ed} THEN false \
+         WHEN {ed} AND NOT {es} THEN true \
+         ELSE false END",
+        sd = svc("dst_port"),
+        ss = svc("src_port"),
+        es = eph("src_port"),
+        ed = eph("dst_port"),
+    );
+    format!(
+        "WITH o AS (SELECT *, {is_response} AS r, {no_ports} AS np FROM flows WHERE log_status = 'OK' AND \"start\" IS NOT NULL), \
+         c AS (SELECT *, \
+           CASE WHEN r THEN dst_addr ELSE src_addr END AS client_addr, \
+           CASE WHEN r THEN src_addr ELSE dst_addr END AS server_addr, \
+           CASE WHEN np THEN NULL WHEN r THEN src_port ELSE dst_port END AS server_port, \
+           CASE WHEN r THEN packets_rev ELSE packets END AS packets_c2s, \
+           CASE WHEN r THEN bytes_rev ELSE bytes END AS bytes_c2s, \
+           CASE WHEN r THEN packets ELSE packets_rev END AS packets_s2c, \
+           CASE WHEN r THEN bytes ELSE bytes_rev END AS bytes_s2c FROM o) \
+         SELECT date_bin(INTERVAL '3600 seconds', \"start\", TIMESTAMP '1970-01-01T00:00:00Z') AS window_start, {CONNECTIONS_KEYS}, \
+         count(*) AS records, \
+         sum(CASE WHEN flow_state IS NULL OR flow_state IN ('B', 'D') THEN 1 ELSE 0 END) AS flows, \
+         sum(packets_c2s) AS packets_c2s, sum(bytes_c2s) AS bytes_c2s, sum(packets_s2c) AS packets_s2c, sum(bytes_s2c) AS bytes_s2c, \
+         min(\"start\") AS first_seen, max(\"end\") AS last_seen \
+         FROM c GROUP BY 1, {CONNECTIONS_KEYS}"
+    )
+}
+
+pub fn connections_output_sql() -> String {
+    format!(
+        "SELECT window_start, {CONNECTIONS_KEYS}, records, flows, packets_c2s, bytes_c2s, packets_s2c, bytes_s2c, first_seen, last_seen FROM connections"
+    )
+}
