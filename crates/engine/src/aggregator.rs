@@ -206,7 +206,13 @@ impl Aggregator {
                 let job = tokio::spawn(async move {
                     let s = &summaries[idx];
                     let compacted = compact(s, partials).await?;
-                    let batch = merge(s, compacted.clone()).await?;
+                    // A compacted partial has one row per group already; without hidden
+                    // distinct columns it has exactly the merge's columns, so merging it
+                    // again would only copy it.
+                    let batch = match compacted.as_slice() {
+                        [one] if !s.has_distinct => one.clone(),
+                        _ => merge(s, compacted.clone()).await?,
+                    };
                     Ok::<_, EngineError>((compacted, batch))
                 });
                 jobs.push((*start, idx, closed, job));

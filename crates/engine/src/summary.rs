@@ -27,6 +27,8 @@ pub const WINDOW_COL: &str = "window_start";
 pub struct CompiledSummary {
     pub name: String,
     pub keys: Vec<String>,
+    /// Has a `distinct` metric (then a compacted partial is not yet the final result).
+    pub has_distinct: bool,
     pub partial_sql: String,
     pub compact_sql: String,
     pub merge_sql: String,
@@ -124,6 +126,7 @@ impl CompiledSummary {
         Self {
             name: cfg.name.clone(),
             keys,
+            has_distinct: !distinct.is_empty(),
             partial_sql,
             compact_sql,
             merge_sql,
@@ -143,6 +146,7 @@ pub struct PreparedSummary {
     pub partial_schema: SchemaRef,
     /// Reads a client/server orientation column.
     pub uses_orientation: bool,
+    pub has_distinct: bool,
 }
 
 /// The prepared summaries, shared by the parse stage and the aggregator.
@@ -170,6 +174,7 @@ impl CompiledSummary {
             .any(|(n, _)| self.partial_sql.contains(n));
         Ok(PreparedSummary {
             uses_orientation,
+            has_distinct: self.has_distinct,
             name: self.name.clone(),
             keys: self.keys.clone(),
             partial,
