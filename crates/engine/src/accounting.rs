@@ -29,6 +29,9 @@ pub struct Accounting {
     pub summary_rows: u64,
     /// Summary rows of the latest revision of each emitted window.
     pub emissions: u64,
+    /// Window states a backfill spilled to disk to stay within its memory budget.
+    #[serde(default)]
+    pub spilled_states: u64,
 }
 
 impl Accounting {
@@ -40,7 +43,7 @@ impl Accounting {
             0.0
         };
         format!(
-            "objects={} failed_objects={} records_in={} records_summarized={} nodata={} skipdata={} rejected={} unwindowed={} too_late={} duplicate_chunks={} summary_rows={} reduction={:.1}x",
+            "objects={} failed_objects={} records_in={} records_summarized={} nodata={} skipdata={} rejected={} unwindowed={} too_late={} duplicate_chunks={} spilled_states={} summary_rows={} reduction={:.1}x",
             self.objects,
             self.objects_failed,
             self.records_in,
@@ -51,6 +54,7 @@ impl Accounting {
             self.unwindowed,
             self.too_late,
             self.chunks_duplicate,
+            self.spilled_states,
             self.summary_rows,
             ratio
         )

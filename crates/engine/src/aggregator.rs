@@ -7,7 +7,10 @@ use arrow::record_batch::RecordBatch;
 use flowlogd_bus::{ChunkPartials, Emission, LedgerEntry, PartialMessage};
 use flowlogd_formats::DeadLetter;
 
+use std::path::PathBuf;
+
 use crate::accounting::Accounting;
+use crate::checkpoint::{io_err, read_ipc, write_ipc};
 use crate::config::EngineConfig;
 use crate::error::EngineError;
 use crate::summary::{PreparedSummary, Summaries};
@@ -29,7 +32,17 @@ pub struct Aggregator {
     pub(crate) ledger: BTreeMap<String, LedgerEntry>,
     pub(crate) accounting: Accounting,
     dead_letters: Vec<DeadLetter>,
+    /// Where a backfill spills window state beyond `backfill_state_bytes` (none: never).
+    spill_dir: Option<PathBuf>,
+    /// Unique per process, so spill files of a restarted run never overwrite those that a
+    /// restored checkpoint still refers to.
+    spill_run: u128,
+    spill_seq: u64,
+    chunks_since_budget_check: u32,
 }
+
+/// Chunks applied between two checks of the backfill memory budget.
+const BUDGET_CHECK_EVERY: u32 = 8;
 
 /// Whether windows are closed by the clock or all at once at the end of a backfill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +62,68 @@ impl Aggregator {
             ledger: BTreeMap::new(),
             accounting: Accounting::default(),
             dead_letters: Vec::new(),
+            spill_dir: None,
+            spill_run: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+            spill_seq: 0,
+            chunks_since_budget_check: 0,
         }
+    }
+
+    /// Lets `run --once` spill window state to `dir` to stay within its memory budget.
+    pub fn set_spill_dir(&mut self, dir: PathBuf) {
+        self.spill_dir = Some(dir);
+    }
+
+    /// Spills the largest (window, summary) states, compacted, until the in-memory state is
+    /// within `backfill_state_bytes`. Spilled state is merged back at emission; partials
+    /// are associative, so the result is the same as without spilling.
+    async fn enforce_budget(&mut self) -> Result<(), EngineError> {
+        let Some(dir) = self.spill_dir.clone() else {
+            return Ok(());
+        };
+        let budget = self.cfg.backfill_state_bytes as usize;
+        let sizes = |windows: &BTreeMap<i64, Window>| -> Vec<(usize, i64, String)> {
+            windows
+                .iter()
+                .flat_map(|(start, w)| {
+                    w.summaries
+                        .iter()
+                        .map(move |(name, st)| (st.memory_bytes(), *start, name.clone()))
+                })
+                .collect()
+        };
+        let mut all = sizes(&self.windows);
+        let mut total: usize = all.iter().map(|x| x.0).sum();
+        all.sort();
+        let summaries = self.summaries.clone();
+        while total > budget {
+            let Some((bytes, start, name)) = all.pop() else {
+                break;
+            };
+            let (Some(s), Some(st)) = (
+                summaries.iter().find(|s| s.name == name),
+                self.windows
+                    .get_mut(&start)
+                    .and_then(|w| w.summaries.get_mut(&name)),
+            ) else {
+                continue;
+            };
+            let compacted = compact(s, std::mem::take(&mut st.partials)).await?;
+            std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+            self.spill_seq += 1;
+            let path = dir.join(format!(
+                "w{start}-{name}-{}-{:06}.arrow",
+                self.spill_run, self.spill_seq
+            ));
+            write_ipc(&path, &compacted)?;
+            st.spilled.push(path);
+            self.accounting.spilled_states += 1;
+            total = total.saturating_sub(bytes);
+        }
+        Ok(())
     }
 
     pub fn accounting(&self) -> &Accounting {
@@ -163,6 +237,13 @@ impl Aggregator {
                 st.partials = merged;
             }
         }
+        if mode == Mode::Once {
+            self.chunks_since_budget_check += 1;
+            if self.chunks_since_budget_check >= BUDGET_CHECK_EVERY {
+                self.chunks_since_budget_check = 0;
+                self.enforce_budget().await?;
+            }
+        }
         Ok(())
     }
 
@@ -202,9 +283,13 @@ impl Aggregator {
                     break 'windows;
                 }
                 let summaries = self.summaries.clone();
-                let partials = std::mem::take(&mut st.partials);
+                let mut partials = std::mem::take(&mut st.partials);
+                let spilled = std::mem::take(&mut st.spilled);
                 let job = tokio::spawn(async move {
                     let s = &summaries[idx];
+                    for path in &spilled {
+                        partials.extend(read_ipc(path)?);
+                    }
                     let compacted = compact(s, partials).await?;
                     // A compacted partial has one row per group already; without hidden
                     // distinct columns it has exactly the merge's columns, so merging it

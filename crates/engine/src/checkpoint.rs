@@ -48,6 +48,9 @@ struct SummaryMeta {
     revision: u32,
     dirty: bool,
     file: Option<String>,
+    /// Compacted partials spilled to disk by a backfill (absolute paths).
+    #[serde(default)]
+    spilled: Vec<String>,
 }
 
 /// Writes and restores checkpoints in one state directory.
@@ -56,7 +59,7 @@ pub struct Checkpointer {
     seq: u64,
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
     move |source| EngineError::Checkpoint {
         path: path.display().to_string(),
         source,
@@ -108,6 +111,7 @@ impl Checkpointer {
                         partials,
                         revision: sm.revision,
                         dirty: sm.dirty,
+                        spilled: sm.spilled.iter().map(PathBuf::from).collect(),
                     },
                 );
             }
@@ -149,6 +153,7 @@ impl Checkpointer {
                         revision: st.revision,
                         dirty: st.dirty,
                         file,
+                        spilled: st.spilled.iter().map(|p| p.display().to_string()).collect(),
                     },
                 );
             }
@@ -182,8 +187,20 @@ impl Checkpointer {
         Ok(())
     }
 
-    /// Removes every checkpoint (after a completed `run --once`).
+    /// Where a backfill spills window state (kept until `clear`, since checkpoints refer
+    /// to the files).
+    pub fn spill_dir(&self) -> PathBuf {
+        self.dir.join("spill")
+    }
+
+    /// Removes every checkpoint and spill file (after a completed `run --once`).
     pub fn clear(&mut self) -> Result<(), EngineError> {
+        let spill = self.spill_dir();
+        match fs::remove_dir_all(&spill) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&spill)(e)),
+        }
         let current = self.dir.join("CURRENT");
         match fs::remove_file(&current) {
             Ok(()) => {}
@@ -221,7 +238,10 @@ fn sync_dir(dir: &Path) -> Result<(), EngineError> {
         .map_err(io_err(dir))
 }
 
-fn write_ipc(path: &Path, batches: &[arrow::record_batch::RecordBatch]) -> Result<(), EngineError> {
+pub(crate) fn write_ipc(
+    path: &Path,
+    batches: &[arrow::record_batch::RecordBatch],
+) -> Result<(), EngineError> {
     let Some(first) = batches.first() else {
         return Ok(());
     };
@@ -234,7 +254,7 @@ fn write_ipc(path: &Path, batches: &[arrow::record_batch::RecordBatch]) -> Resul
     w.get_ref().sync_all().map_err(io_err(path))
 }
 
-fn read_ipc(path: &Path) -> Result<Vec<arrow::record_batch::RecordBatch>, EngineError> {
+pub(crate) fn read_ipc(path: &Path) -> Result<Vec<arrow::record_batch::RecordBatch>, EngineError> {
     let f = File::open(path).map_err(io_err(path))?;
     let r = FileReader::try_new(f, None)?;
     Ok(r.collect::<Result<Vec<_>, _>>()?)

@@ -34,6 +34,9 @@ pub struct EngineConfig {
     pub parallelism: usize,
     /// How records are oriented into client → server for the `connections` summary.
     pub orientation: OrientationConfig,
+    /// `run --once` keeps window state in memory up to about this many bytes and spills
+    /// the largest window's compacted state to the state directory beyond it.
+    pub backfill_state_bytes: u64,
 }
 
 impl Default for EngineConfig {
@@ -49,6 +52,7 @@ impl Default for EngineConfig {
                 .map(|n| n.get())
                 .unwrap_or(2),
             orientation: OrientationConfig::default(),
+            backfill_state_bytes: 512 << 20,
         }
     }
 }

@@ -14,9 +14,19 @@ pub struct SummaryState {
     pub revision: u32,
     /// Changed since the last emission.
     pub dirty: bool,
+    /// Compacted partials a backfill spilled to disk to bound memory; merged at emission.
+    pub spilled: Vec<std::path::PathBuf>,
 }
 
 impl SummaryState {
+    /// Bytes of the partials held in memory.
+    pub fn memory_bytes(&self) -> usize {
+        self.partials
+            .iter()
+            .map(|b| b.get_array_memory_size())
+            .sum()
+    }
+
     /// The first batch is the compacted base; the rest are pending partials.
     pub fn needs_compaction(&self, min_rows: usize, max_batches: usize) -> bool {
         let Some((base, pending)) = self.partials.split_first() else {

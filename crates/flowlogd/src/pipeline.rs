@@ -40,6 +40,9 @@ pub async fn run(
     let summaries = prepare_all(&cfg.all_summaries()).await?;
     let mut agg = Aggregator::new(cfg.engine.clone(), summaries.clone());
     let mut ckpt = Checkpointer::new(cfg.state_dir());
+    if opts.mode == Mode::Once {
+        agg.set_spill_dir(ckpt.spill_dir());
+    }
     if ckpt.restore(&mut agg).context("restoring checkpoint")? {
         tracing::info!(state = %ckpt.dir().display(), windows = agg.open_windows(), objects = agg.ledger().len(), "restored checkpoint");
     }
