@@ -24,15 +24,7 @@ async fn duckdb_reads_the_same_summaries_as_datafusion() {
     let input = tmp.path().join("in");
     let out = tmp.path().join("out");
     gen(&input, 30_000, "2024-05-01T00:00:00Z", 2, 3);
-    run_ok(&[
-        "run",
-        "--once",
-        "--quiet",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    run_once(&input, &out);
     let parquet = out.join("parquet");
 
     let df = rows(

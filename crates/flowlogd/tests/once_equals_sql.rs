@@ -13,15 +13,7 @@ async fn once_output_equals_sql_group_by_over_parsed_records() {
     let out = tmp.path().join("out");
     gen(&input, 60_000, "2024-05-01T00:00:00Z", 3, 11);
 
-    let run = run_ok(&[
-        "run",
-        "--once",
-        "--quiet",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let run = run_once(&input, &out);
     let acct = accounting(&run.stdout);
 
     let flows = tmp.path().join("flows.parquet");

@@ -27,6 +27,19 @@ pub fn run_ok(args: &[&str]) -> Output {
     out
 }
 
+/// `flowlogd run --once --input IN --output OUT` (quick start, no config file).
+pub fn run_once(input: &Path, out: &Path) -> Output {
+    run_ok(&[
+        "run",
+        "--once",
+        "--quiet",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ])
+}
+
 /// Generates sample data of every format into `dir`.
 pub fn gen(dir: &Path, records: u64, start: &str, hours: u32, seed: u64) {
     run_ok(&[
