@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::detect::DetectionConfig;
+use crate::enrich::EnrichmentConfig;
 use crate::error::ConfigIssue;
 use crate::orientation::OrientationConfig;
 
@@ -34,6 +36,10 @@ pub struct EngineConfig {
     pub parallelism: usize,
     /// How records are oriented into client → server for the `connections` summary.
     pub orientation: OrientationConfig,
+    /// Lookup tables: inventory labels, blocklists, cloud service ranges.
+    pub enrichment: EnrichmentConfig,
+    /// Built-in detection summaries (blocklist hits, scans).
+    pub detection: DetectionConfig,
 }
 
 impl Default for EngineConfig {
@@ -49,6 +55,8 @@ impl Default for EngineConfig {
                 .map(|n| n.get())
                 .unwrap_or(2),
             orientation: OrientationConfig::default(),
+            enrichment: EnrichmentConfig::default(),
+            detection: DetectionConfig::default(),
         }
     }
 }
@@ -84,6 +92,8 @@ impl EngineConfig {
             ));
         }
         self.orientation.validate(issues);
+        self.enrichment.validate(issues);
+        self.detection.validate(issues);
         if self.parallelism == 0 {
             issues.push(ConfigIssue::new(
                 "engine.parallelism",
@@ -133,6 +143,10 @@ pub struct SummaryConfig {
     /// Optional SQL boolean expression over the record columns.
     #[serde(default)]
     pub filter: Option<String>,
+    /// Optional SQL boolean expression over the emitted columns (group keys and metrics),
+    /// applied when a window is emitted, e.g. `records >= 100`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub having: Option<String>,
 }
 
 fn m(name: &str, func: MetricFn, column: Option<&str>) -> MetricConfig {
@@ -173,6 +187,7 @@ impl SummaryConfig {
                 m("last_seen", MetricFn::Max, Some("end")),
             ],
             filter: Some("log_status = 'OK'".into()),
+            having: None,
         }
     }
 
@@ -193,6 +208,7 @@ impl SummaryConfig {
                 m("last_seen", MetricFn::Max, Some("end")),
             ],
             filter: Some("log_status = 'OK' AND action = 'REJECT'".into()),
+            having: None,
         }
     }
 
@@ -225,6 +241,7 @@ impl SummaryConfig {
                 m("last_seen", MetricFn::Max, Some("end")),
             ],
             filter: Some("log_status = 'OK'".into()),
+            having: None,
         }
     }
 

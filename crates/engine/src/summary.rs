@@ -116,11 +116,16 @@ impl CompiledSummary {
             compact_select.join(", "),
             group_clause(&compact_group)
         );
-        let merge_sql = format!(
+        let mut merge_sql = format!(
             "SELECT {} FROM partials{}",
             merge_select.join(", "),
             group_clause(&qkeys)
         );
+        // `having` filters the merged rows only: partials and compaction keep every group,
+        // so a group that crosses the threshold with a later chunk is still exact.
+        if let Some(h) = cfg.having.as_deref().filter(|h| !h.trim().is_empty()) {
+            merge_sql = format!("SELECT * FROM ({merge_sql}) AS merged WHERE ({h})");
+        }
         Self {
             name: cfg.name.clone(),
             keys,
@@ -143,6 +148,8 @@ pub struct PreparedSummary {
     pub partial_schema: SchemaRef,
     /// Reads a client/server orientation column.
     pub uses_orientation: bool,
+    /// Which enrichment columns it reads.
+    pub enrich_used: crate::enrich::Used,
 }
 
 /// The prepared summaries, shared by the parse stage and the aggregator.
@@ -170,6 +177,7 @@ impl CompiledSummary {
             .any(|(n, _)| self.partial_sql.contains(n));
         Ok(PreparedSummary {
             uses_orientation,
+            enrich_used: crate::enrich::used_by(&self.partial_sql),
             name: self.name.clone(),
             keys: self.keys.clone(),
             partial,
@@ -215,9 +223,13 @@ pub fn reference_sql(cfg: &SummaryConfig, window_secs: u64) -> String {
     };
     let mut group = vec!["1".to_string()];
     group.extend(cfg.group_by.iter().map(|k| quote(k)));
-    format!(
+    let sql = format!(
         "SELECT {} FROM flows WHERE {filter}\"start\" IS NOT NULL GROUP BY {}",
         select.join(", "),
         group.join(", ")
-    )
+    );
+    match cfg.having.as_deref().filter(|h| !h.trim().is_empty()) {
+        Some(h) => format!("SELECT * FROM ({sql}) AS grouped WHERE ({h})"),
+        None => sql,
+    }
 }

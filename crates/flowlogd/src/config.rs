@@ -112,7 +112,9 @@ impl Config {
     /// Built-ins (unless switched off) followed by the configured summaries.
     pub fn all_summaries(&self) -> Vec<SummaryConfig> {
         let mut all = if self.builtin_summaries {
-            SummaryConfig::builtins()
+            let mut b = SummaryConfig::builtins();
+            b.extend(self.engine.detection.summaries(&self.engine.enrichment));
+            b
         } else {
             Vec::new()
         };
