@@ -145,6 +145,13 @@ impl Config {
     pub fn validate(&self) -> Vec<ConfigIssue> {
         let mut issues = Vec::new();
         self.engine.validate(&mut issues);
+        if let Err(e) = flowlogd_engine::enrich::Tables::load(&self.engine.enrichment) {
+            issues.push(ConfigIssue::new(
+                "engine.enrichment",
+                format!("a lookup file does not load: {e}"),
+                "fix the file or the path",
+            ));
+        }
         let columns = derive::column_names();
         let all = self.all_summaries();
         for (i, s) in self.summaries.iter().enumerate() {
