@@ -167,7 +167,7 @@ fn unused_columns_stay_null_and_classes_need_no_files() {
     let cols = Enricher::empty().tables().columns(&b, &used);
     assert_eq!(col(&cols, "traffic_class"), vec![s("outbound_internet")]);
     assert_eq!(cols[0].null_count(), 1);
-    assert_eq!(used_by("SELECT \"dst_label_app\" FROM flows")[4], true);
+    assert!(used_by("SELECT \"dst_label_app\" FROM flows")[4]);
 }
 
 #[test]
