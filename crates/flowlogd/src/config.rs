@@ -141,16 +141,32 @@ impl Config {
         base.join(".state")
     }
 
+    /// Problems in the enrichment files' contents (parses every table).
+    pub fn lookup_issues(&self) -> Vec<ConfigIssue> {
+        match flowlogd_engine::enrich::Tables::load(&self.engine.enrichment) {
+            Ok(_) => Vec::new(),
+            Err(e) => vec![ConfigIssue::new(
+                "engine.enrichment",
+                format!("a lookup file does not load: {e}"),
+                "fix the file",
+            )],
+        }
+    }
+
     /// Every problem, by key, with a fix.
     pub fn validate(&self) -> Vec<ConfigIssue> {
         let mut issues = Vec::new();
         self.engine.validate(&mut issues);
-        if let Err(e) = flowlogd_engine::enrich::Tables::load(&self.engine.enrichment) {
-            issues.push(ConfigIssue::new(
-                "engine.enrichment",
-                format!("a lookup file does not load: {e}"),
-                "fix the file or the path",
-            ));
+        // Only that the files are there: `run` parses them once when it starts and
+        // `validate-config` parses them too (`lookup_issues`).
+        for f in self.engine.enrichment.files() {
+            if let Err(e) = std::fs::metadata(&f) {
+                issues.push(ConfigIssue::new(
+                    "engine.enrichment",
+                    format!("{}: {e}", f.display()),
+                    "fix the path",
+                ));
+            }
         }
         let columns = derive::column_names();
         let all = self.all_summaries();

@@ -190,4 +190,19 @@ path = "out"
         err.contains("engine.enrichment") && err.contains("/nonexistent/list.txt"),
         "{err}"
     );
+
+    // A list that exists but does not parse: `validate-config` parses it and says where.
+    let list = tmp.path().join("list.txt");
+    std::fs::write(&list, "192.0.2.1\nnot an address\n").unwrap();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("/nonexistent/list.txt", list.to_str().unwrap());
+    std::fs::write(&config, text).unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["validate-config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("list.txt:2"), "{err}");
 }
