@@ -31,9 +31,13 @@ impl<T> PrefixTable<T> {
     /// Inserts unless the same prefix is already there: the first file/line that names a
     /// prefix keeps it, so the configured order decides between lists.
     pub fn insert(&mut self, net: IpNetwork, value: T) {
-        if self.table.exact_match(net).is_none() {
-            self.table.insert(net, value);
-            self.len += 1;
+        // One walk of the tree for the usual case (a new prefix); a duplicate puts the
+        // earlier value back.
+        match self.table.insert(net, value) {
+            None => self.len += 1,
+            Some(earlier) => {
+                self.table.insert(net, earlier);
+            }
         }
     }
 
