@@ -292,10 +292,10 @@ impl Aggregator {
                     }
                     let compacted = compact(s, partials).await?;
                     // A compacted partial has one row per group already; without hidden
-                    // distinct columns it has exactly the merge's columns, so merging it
-                    // again would only copy it.
+                    // distinct columns or a `having` filter it has exactly the merge's
+                    // columns, so merging it again would only copy it.
                     let batch = match compacted.as_slice() {
-                        [one] if !s.has_distinct => one.clone(),
+                        [one] if !s.needs_merge => one.clone(),
                         _ => merge(s, compacted.clone()).await?,
                     };
                     Ok::<_, EngineError>((compacted, batch))

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::detect::DetectionConfig;
+use crate::enrich::EnrichmentConfig;
 use crate::error::ConfigIssue;
 use crate::orientation::OrientationConfig;
 
@@ -37,6 +39,10 @@ pub struct EngineConfig {
     /// `run --once` keeps window state in memory up to about this many bytes and spills
     /// the largest window's compacted state to the state directory beyond it.
     pub backfill_state_bytes: u64,
+    /// Lookup tables: inventory labels, blocklists, cloud service ranges.
+    pub enrichment: EnrichmentConfig,
+    /// Built-in detection summaries (blocklist hits, scans).
+    pub detection: DetectionConfig,
 }
 
 impl Default for EngineConfig {
@@ -53,6 +59,8 @@ impl Default for EngineConfig {
                 .unwrap_or(2),
             orientation: OrientationConfig::default(),
             backfill_state_bytes: 512 << 20,
+            enrichment: EnrichmentConfig::default(),
+            detection: DetectionConfig::default(),
         }
     }
 }
@@ -88,6 +96,8 @@ impl EngineConfig {
             ));
         }
         self.orientation.validate(issues);
+        self.enrichment.validate(issues);
+        self.detection.validate(issues);
         if self.parallelism == 0 {
             issues.push(ConfigIssue::new(
                 "engine.parallelism",
@@ -137,6 +147,10 @@ pub struct SummaryConfig {
     /// Optional SQL boolean expression over the record columns.
     #[serde(default)]
     pub filter: Option<String>,
+    /// Optional SQL boolean expression over the emitted columns (group keys and metrics),
+    /// applied when a window is emitted, e.g. `records >= 100`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub having: Option<String>,
 }
 
 fn m(name: &str, func: MetricFn, column: Option<&str>) -> MetricConfig {
@@ -177,6 +191,7 @@ impl SummaryConfig {
                 m("last_seen", MetricFn::Max, Some("end")),
             ],
             filter: Some("log_status = 'OK'".into()),
+            having: None,
         }
     }
 
@@ -197,6 +212,7 @@ impl SummaryConfig {
                 m("last_seen", MetricFn::Max, Some("end")),
             ],
             filter: Some("log_status = 'OK' AND action = 'REJECT'".into()),
+            having: None,
         }
     }
 
@@ -229,6 +245,7 @@ impl SummaryConfig {
                 m("last_seen", MetricFn::Max, Some("end")),
             ],
             filter: Some("log_status = 'OK'".into()),
+            having: None,
         }
     }
 

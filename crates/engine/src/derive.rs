@@ -1,5 +1,6 @@
 //! Columns derived from each record before partial aggregation, so summaries can group by
-//! them: the event-time window and the client/server orientation.
+//! them: the event-time window, the client/server orientation and the enrichment columns
+//! (labels, blocklists, cloud services, traffic class).
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use flowlogd_formats::{flow_schema, Col};
 
+use crate::enrich::{Tables, Used, ENRICH_COLUMNS};
 use crate::orientation::{OrientedKind, Orienter, ORIENTED_COLUMNS};
 use crate::summary::WINDOW_COL;
 
@@ -24,6 +26,10 @@ pub fn derived_schema() -> SchemaRef {
         };
         fields.push(Field::new(name, dt, true));
     }
+    for name in ENRICH_COLUMNS {
+        fields.push(Field::new(name, DataType::Utf8, true));
+    }
+    // The window column stays last: `count_windows` reads it by position.
     fields.push(Field::new(
         WINDOW_COL,
         DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
@@ -36,6 +42,7 @@ pub fn derived_schema() -> SchemaRef {
 pub fn column_names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = flowlogd_formats::COLUMNS.iter().map(|c| c.name).collect();
     names.extend(ORIENTED_COLUMNS.iter().map(|(n, _)| *n));
+    names.extend(ENRICH_COLUMNS);
     names.push(WINDOW_COL);
     names
 }
@@ -50,6 +57,7 @@ pub fn derive(
     batch: &RecordBatch,
     window_ms: i64,
     orienter: Option<&Orienter>,
+    enrich: Option<(&Tables, &Used)>,
 ) -> Result<RecordBatch, ArrowError> {
     let start = batch
         .column(Col::Start as usize)
@@ -73,6 +81,12 @@ pub fn derive(
                 ));
             }
         }
+    }
+    match enrich {
+        Some((tables, used)) => cols.extend(tables.columns(batch, used)),
+        None => cols.extend(
+            ENRICH_COLUMNS.map(|_| arrow::array::new_null_array(&DataType::Utf8, batch.num_rows())),
+        ),
     }
     cols.push(Arc::new(windows));
     RecordBatch::try_new(derived_schema(), cols)

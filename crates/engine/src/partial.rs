@@ -11,7 +11,10 @@ use flowlogd_bus::{ChunkPartials, SummaryPartial};
 use flowlogd_formats::{ObjectStats, Parsed};
 
 use crate::config::EngineConfig;
+use std::sync::Arc;
+
 use crate::derive::{count_windows, derive};
+use crate::enrich::{Enricher, Used};
 use crate::error::EngineError;
 use crate::orientation::Orienter;
 use crate::summary::Summaries;
@@ -23,6 +26,10 @@ pub struct Partializer {
     window_ms: i64,
     /// `None` when no summary uses the oriented columns (they are then left null).
     orienter: Option<Orienter>,
+    /// Tables shared with whoever reloads them.
+    enricher: Arc<Enricher>,
+    /// Enrichment columns some summary reads; `None` when none does (all left null).
+    enrich_used: Option<Used>,
 }
 
 impl Partializer {
@@ -31,11 +38,26 @@ impl Partializer {
             .iter()
             .any(|s| s.uses_orientation)
             .then(|| Orienter::new(&cfg.orientation));
+        let mut used: Used = Default::default();
+        for s in summaries.iter() {
+            for (u, s) in used.iter_mut().zip(s.enrich_used) {
+                *u |= s;
+            }
+        }
         Self {
             summaries,
             window_ms: cfg.window_ms(),
             orienter,
+            enricher: Arc::new(Enricher::empty()),
+            enrich_used: used.iter().any(|u| *u).then_some(used),
         }
+    }
+
+    /// Enriches records with these (reloadable) tables; without, only `traffic_class` is
+    /// computed and every lookup column is null.
+    pub fn with_enricher(mut self, enricher: Arc<Enricher>) -> Self {
+        self.enricher = enricher;
+        self
     }
 
     pub async fn run(
@@ -49,13 +71,20 @@ impl Partializer {
         let mut window_records = BTreeMap::new();
         let mut unwindowed = 0;
         let mut derived = Vec::with_capacity(parsed.len());
+        // One generation of tables for the whole chunk, even if a reload happens meanwhile.
+        let tables = self.enrich_used.map(|u| (self.enricher.tables(), u));
         for p in parsed {
             stats.add(&p.stats);
             dead_letters.extend(p.dead_letters);
             if p.batch.num_rows() == 0 {
                 continue;
             }
-            let d = derive(&p.batch, self.window_ms, self.orienter.as_ref())?;
+            let d = derive(
+                &p.batch,
+                self.window_ms,
+                self.orienter.as_ref(),
+                tables.as_ref().map(|(t, u)| (t.as_ref(), u)),
+            )?;
             unwindowed += count_windows(&d, &mut window_records);
             derived.push(d);
         }

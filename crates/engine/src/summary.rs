@@ -27,8 +27,9 @@ pub const WINDOW_COL: &str = "window_start";
 pub struct CompiledSummary {
     pub name: String,
     pub keys: Vec<String>,
-    /// Has a `distinct` metric (then a compacted partial is not yet the final result).
-    pub has_distinct: bool,
+    /// The merge query does more than a compaction (distinct counts, `having`); otherwise a
+    /// compacted partial already is the emitted result.
+    pub needs_merge: bool,
     pub partial_sql: String,
     pub compact_sql: String,
     pub merge_sql: String,
@@ -118,15 +119,21 @@ impl CompiledSummary {
             compact_select.join(", "),
             group_clause(&compact_group)
         );
-        let merge_sql = format!(
+        let mut merge_sql = format!(
             "SELECT {} FROM partials{}",
             merge_select.join(", "),
             group_clause(&qkeys)
         );
+        // `having` filters the merged rows only: partials and compaction keep every group,
+        // so a group that crosses the threshold with a later chunk is still exact.
+        if let Some(h) = cfg.having.as_deref().filter(|h| !h.trim().is_empty()) {
+            merge_sql = format!("SELECT * FROM ({merge_sql}) AS merged WHERE ({h})");
+        }
         Self {
             name: cfg.name.clone(),
             keys,
-            has_distinct: !distinct.is_empty(),
+            needs_merge: !distinct.is_empty()
+                || cfg.having.as_deref().is_some_and(|h| !h.trim().is_empty()),
             partial_sql,
             compact_sql,
             merge_sql,
@@ -146,7 +153,9 @@ pub struct PreparedSummary {
     pub partial_schema: SchemaRef,
     /// Reads a client/server orientation column.
     pub uses_orientation: bool,
-    pub has_distinct: bool,
+    pub needs_merge: bool,
+    /// Which enrichment columns it reads.
+    pub enrich_used: crate::enrich::Used,
 }
 
 /// The prepared summaries, shared by the parse stage and the aggregator.
@@ -174,7 +183,8 @@ impl CompiledSummary {
             .any(|(n, _)| self.partial_sql.contains(n));
         Ok(PreparedSummary {
             uses_orientation,
-            has_distinct: self.has_distinct,
+            needs_merge: self.needs_merge,
+            enrich_used: crate::enrich::used_by(&self.partial_sql),
             name: self.name.clone(),
             keys: self.keys.clone(),
             partial,
@@ -220,9 +230,13 @@ pub fn reference_sql(cfg: &SummaryConfig, window_secs: u64) -> String {
     };
     let mut group = vec!["1".to_string()];
     group.extend(cfg.group_by.iter().map(|k| quote(k)));
-    format!(
+    let sql = format!(
         "SELECT {} FROM flows WHERE {filter}\"start\" IS NOT NULL GROUP BY {}",
         select.join(", "),
         group.join(", ")
-    )
+    );
+    match cfg.having.as_deref().filter(|h| !h.trim().is_empty()) {
+        Some(h) => format!("SELECT * FROM ({sql}) AS grouped WHERE ({h})"),
+        None => sql,
+    }
 }

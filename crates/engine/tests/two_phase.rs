@@ -5,6 +5,8 @@ use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use flowlogd_bus::PartialMessage;
 use flowlogd_engine::derive::{derive, derived_schema};
+use flowlogd_engine::detect::{scan_sources, ScanConfig};
+use flowlogd_engine::enrich::Tables;
 use flowlogd_engine::orientation::Orienter;
 use flowlogd_engine::summary::reference_sql;
 use flowlogd_engine::{prepare_all, Aggregator, EngineConfig, Mode, Partializer, SummaryConfig};
@@ -103,6 +105,7 @@ async fn reference(cfg: &SummaryConfig, all: &RecordBatch, ecfg: &EngineConfig) 
         all,
         ecfg.window_ms(),
         Some(&Orienter::new(&ecfg.orientation)),
+        Some((&Tables::default(), &[true; 13])),
     )
     .unwrap();
     let out = flowlogd_engine::sql::run(
@@ -116,8 +119,23 @@ async fn reference(cfg: &SummaryConfig, all: &RecordBatch, ecfg: &EngineConfig) 
     rows(&out, 0)
 }
 
+/// The built-ins plus a summary with a `having` (scan detection) and one grouped by the
+/// derived `traffic_class`: `having` must filter only the merged window.
+fn tested() -> Vec<SummaryConfig> {
+    let mut all = SummaryConfig::builtins();
+    all.push(scan_sources(&ScanConfig {
+        min_rejects: 40,
+        min_distinct_dst_ports: 3,
+    }));
+    let mut by_class = SummaryConfig::traffic();
+    by_class.name = "by_class".into();
+    by_class.group_by = vec!["traffic_class".into(), "action".into()];
+    all.push(by_class);
+    all
+}
+
 async fn streamed(all: &RecordBatch, ecfg: &EngineConfig, seed: u64) -> Vec<(String, Vec<String>)> {
-    let summaries = prepare_all(&SummaryConfig::builtins()).await.unwrap();
+    let summaries = prepare_all(&tested()).await.unwrap();
     let part = Partializer::new(summaries.clone(), ecfg);
     let mut agg = Aggregator::new(ecfg.clone(), summaries);
     let mut rng = StdRng::seed_from_u64(seed);
@@ -148,7 +166,7 @@ async fn streamed(all: &RecordBatch, ecfg: &EngineConfig, seed: u64) -> Vec<(Str
         chunks.len().div_ceil(3)
     );
     let emissions = agg.tick(0, Mode::Once, true, usize::MAX).await.unwrap();
-    SummaryConfig::builtins()
+    tested()
         .iter()
         .map(|s| {
             let mut r = Vec::new();
@@ -185,10 +203,7 @@ async fn streaming_equals_sql_for_any_chunking_order_and_replay() {
     for seed in 0..3 {
         let all = records(3000, seed);
         for (name, got) in streamed(&all, &ecfg, seed + 100).await {
-            let cfg = SummaryConfig::builtins()
-                .into_iter()
-                .find(|s| s.name == name)
-                .unwrap();
+            let cfg = tested().into_iter().find(|s| s.name == name).unwrap();
             let want = reference(&cfg, &all, &ecfg).await;
             assert!(!want.is_empty());
             assert_eq!(got, want, "summary {name}, seed {seed}");
@@ -204,6 +219,7 @@ async fn connections_conserve_bytes_and_fold_responses() {
         &all,
         ecfg.window_ms(),
         Some(&Orienter::new(&ecfg.orientation)),
+        Some((&Tables::default(), &[true; 13])),
     )
     .unwrap();
     let q = "SELECT (SELECT sum(bytes) + sum(bytes_rev) FROM flows WHERE log_status = 'OK') AS t, \

@@ -112,7 +112,9 @@ impl Config {
     /// Built-ins (unless switched off) followed by the configured summaries.
     pub fn all_summaries(&self) -> Vec<SummaryConfig> {
         let mut all = if self.builtin_summaries {
-            SummaryConfig::builtins()
+            let mut b = SummaryConfig::builtins();
+            b.extend(self.engine.detection.summaries(&self.engine.enrichment));
+            b
         } else {
             Vec::new()
         };
@@ -139,10 +141,33 @@ impl Config {
         base.join(".state")
     }
 
+    /// Problems in the enrichment files' contents (parses every table).
+    pub fn lookup_issues(&self) -> Vec<ConfigIssue> {
+        match flowlogd_engine::enrich::Tables::load(&self.engine.enrichment) {
+            Ok(_) => Vec::new(),
+            Err(e) => vec![ConfigIssue::new(
+                "engine.enrichment",
+                format!("a lookup file does not load: {e}"),
+                "fix the file",
+            )],
+        }
+    }
+
     /// Every problem, by key, with a fix.
     pub fn validate(&self) -> Vec<ConfigIssue> {
         let mut issues = Vec::new();
         self.engine.validate(&mut issues);
+        // Only that the files are there: `run` parses them once when it starts and
+        // `validate-config` parses them too (`lookup_issues`).
+        for f in self.engine.enrichment.files() {
+            if let Err(e) = std::fs::metadata(&f) {
+                issues.push(ConfigIssue::new(
+                    "engine.enrichment",
+                    format!("{}: {e}", f.display()),
+                    "fix the path",
+                ));
+            }
+        }
         let columns = derive::column_names();
         let all = self.all_summaries();
         for (i, s) in self.summaries.iter().enumerate() {

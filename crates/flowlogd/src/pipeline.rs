@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use flowlogd_bus::{channel, PartialMessage, RawMessage, Receiver, Sender};
 use flowlogd_engine::{
-    prepare_all, Accounting, Aggregator, Checkpointer, Clock, Mode, Partializer,
+    prepare_all, Accounting, Aggregator, Checkpointer, Clock, Enricher, Mode, Partializer,
 };
 use flowlogd_formats::{DeadLetter, ParseOptions};
 use flowlogd_ops::progress::Progress;
@@ -71,7 +71,10 @@ pub async fn run(
 
     let stop = Arc::new(AtomicBool::new(false));
     let source_task = spawn_sources(sources, raw_tx, opts.mode, opts.progress, stop.clone());
-    let partializer = Partializer::new(summaries, &cfg.engine);
+    let enricher =
+        Arc::new(Enricher::load(&cfg.engine.enrichment).context("loading the enrichment tables")?);
+    let has_tables = !cfg.engine.enrichment.files().is_empty();
+    let partializer = Partializer::new(summaries, &cfg.engine).with_enricher(enricher.clone());
     let parse_task = tokio::spawn(parse_stage(
         raw_rx,
         part_tx,
@@ -87,6 +90,10 @@ pub async fn run(
     let mut checkpoint = tokio::time::interval(cfg.engine.checkpoint_interval);
     checkpoint.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     checkpoint.tick().await;
+    let mut reload = tokio::time::interval(cfg.engine.enrichment.reload_interval);
+    reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    reload.tick().await;
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
         tokio::select! {
             msg = part_rx.recv() => match msg {
@@ -101,6 +108,8 @@ pub async fn run(
                 write_dead(&mut dead, agg.take_dead_letters())?;
                 ckpt.save(&agg)?;
             }
+            _ = reload.tick(), if has_tables => reload_tables(&enricher, false),
+            Some(()) = recv_hangup(&mut hangup) => reload_tables(&enricher, true),
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() {
                     tracing::info!("shutting down: draining in-flight chunks");
@@ -121,6 +130,26 @@ pub async fn run(
         ckpt.save(&agg)?;
     }
     Ok(agg.accounting().clone())
+}
+
+/// Reloads the lookup tables off the async threads (a 100k-prefix list takes a while to
+/// parse); on failure the tables in force stay, and the error is logged.
+fn reload_tables(enricher: &Arc<Enricher>, force: bool) {
+    let enricher = enricher.clone();
+    tokio::task::spawn_blocking(move || match enricher.reload_if_changed(force) {
+        Ok(true) => tracing::info!("reloaded enrichment tables"),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "enrichment file does not load; keeping the previous tables")
+        }
+    });
+}
+
+async fn recv_hangup(sig: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match sig {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn emit(

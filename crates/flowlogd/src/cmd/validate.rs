@@ -21,6 +21,9 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let mut issues = cfg.validate();
+    if issues.is_empty() {
+        issues.extend(cfg.lookup_issues());
+    }
     issues.extend(crate::sqlcheck::check_summaries(&cfg));
     if issues.is_empty() {
         println!(
