@@ -9,11 +9,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-// Aggregation allocates and frees many short-lived buffers from several threads; mimalloc
-// spends about a third less time there than glibc's allocator and fragments less.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = cmd::Cli::parse();
     flowlogd_ops::logging::init(cli.log_format.as_deref());
