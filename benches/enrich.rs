@@ -19,12 +19,11 @@
 //! processes on the machine only ever add to it.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use flowlogd_formats::sample::{generate, GenConfig, SampleFormat};
 
 struct Args {
     records: u64,
@@ -50,36 +49,6 @@ fn args() -> Result<Args> {
         }
     }
     Ok(a)
-}
-
-fn target_dir() -> PathBuf {
-    // target/release/deps/enrich-<hash> → target/
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent()?.parent()?.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("target"))
-}
-
-fn data(records: u64) -> Result<PathBuf> {
-    let dir = target_dir().join(format!("bench-data/enrich-aws-v2-{records}"));
-    if dir.join(".complete").exists() {
-        return Ok(dir);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    eprintln!(
-        "generating {records} AWS v2 records into {} ...",
-        dir.display()
-    );
-    let cfg = GenConfig {
-        records,
-        formats: vec![SampleFormat::AwsV2Gz],
-        hours: 6,
-        hosts_per_network: 24,
-        ..GenConfig::default()
-    };
-    generate(&cfg, &dir)?;
-    std::fs::write(dir.join(".complete"), b"")?;
-    Ok(dir)
 }
 
 /// Deterministic pseudo-random numbers (SplitMix64): the tables are the same on every run.
@@ -257,18 +226,21 @@ fn best(bin: &Path, input: &Path, out: &Path, extra: &str, repeat: usize) -> Res
 
 fn main() -> Result<()> {
     let a = args()?;
-    let bin = target_dir().join("release/flowlogd");
+    let bin = flowlogd_benches::target_dir().join("release/flowlogd");
     if !bin.exists() {
         bail!(
             "{} not found: run `cargo build --release -p flowlogd` first",
             bin.display()
         );
     }
-    let input = data(a.records)?;
+    let input = flowlogd_benches::aws_v2_data("enrich-aws-v2", a.records, 1)?;
     let t = Instant::now();
-    let extra = tables(&target_dir().join("bench-data/enrich-tables"), a.prefixes)?;
+    let extra = tables(
+        &flowlogd_benches::target_dir().join("bench-data/enrich-tables"),
+        a.prefixes,
+    )?;
     eprintln!("tables written in {:.1}s", t.elapsed().as_secs_f64());
-    let out = target_dir().join("bench-out-enrich");
+    let out = flowlogd_benches::target_dir().join("bench-out-enrich");
     let base = best(&bin, &input, &out.join("base"), "", a.repeat)?;
     let plain = best(&bin, &input, &out.join("plain"), BY_ENRICHMENT, a.repeat)?;
     let with = |hits: &str| format!("{}{BY_ENRICHMENT}", extra.replace("HITS", hits));
@@ -294,7 +266,9 @@ fn main() -> Result<()> {
         Ok(t.elapsed().as_secs_f64() / 3.0)
     };
     let load_s = load("enriched")? - load("plain")?;
-    let records: f64 = acct(&base.stdout, "records_in").parse().unwrap_or(f64::NAN);
+    let records: f64 = flowlogd_benches::accounting_value(&base.stdout, "records_in")
+        .parse()
+        .unwrap_or(f64::NAN);
     println!(
         "{} records, {} prefixes per table, best of {}",
         records, a.prefixes, a.repeat
@@ -313,7 +287,7 @@ fn main() -> Result<()> {
             m.wall,
             m.cpu,
             records / m.cpu,
-            acct(&m.stdout, "summary_rows"),
+            flowlogd_benches::accounting_value(&m.stdout, "summary_rows"),
             (m.cpu / base.cpu - 1.0) * 100.0
         );
     }
@@ -328,12 +302,4 @@ fn main() -> Result<()> {
         ((enr.cpu - load_s) / plain.cpu - 1.0) * 100.0,
     );
     Ok(())
-}
-
-fn acct(stdout: &str, key: &str) -> String {
-    stdout
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
-        .unwrap_or("?")
-        .to_owned()
 }

@@ -10,12 +10,11 @@
 //! `~/.cache/flowlogd/emulators/venv`). Prints records/s per core, CPU seconds and peak RSS of
 //! each process (sampled from /proc every 20 ms).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use flowlogd_formats::sample::{generate, GenConfig, SampleFormat};
 
 struct Args {
     records: u64,
@@ -111,39 +110,6 @@ fn ticks_per_sec() -> f64 {
         .unwrap_or(100.0)
 }
 
-fn target_dir() -> PathBuf {
-    // target/release/deps/pipeline-<hash> → target/
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent()?.parent()?.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("target"))
-}
-
-fn data(records: u64) -> Result<PathBuf> {
-    let dir = target_dir().join(format!("bench-data/pipeline-aws-v2-{records}"));
-    if dir.join(".complete").exists() {
-        return Ok(dir);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    eprintln!(
-        "generating {records} AWS v2 records into {} ...",
-        dir.display()
-    );
-    let cfg = GenConfig {
-        records,
-        formats: vec![SampleFormat::AwsV2Gz],
-        // The same hours and host population at every size: more records means denser
-        // traffic, not more distinct keys, so RSS shows what depends on record count.
-        hours: 6,
-        hosts_per_network: 24,
-        gzip_level: 6,
-        ..GenConfig::default()
-    };
-    generate(&cfg, &dir)?;
-    std::fs::write(dir.join(".complete"), b"")?;
-    Ok(dir)
-}
-
 const TRAFFIC_ONLY: &str = r#"
 builtin_summaries = false
 [[summaries]]
@@ -223,7 +189,7 @@ fn python() -> String {
 
 fn main() -> Result<()> {
     let a = args()?;
-    let bin = target_dir().join("release/flowlogd");
+    let bin = flowlogd_benches::target_dir().join("release/flowlogd");
     if !bin.exists() {
         bail!(
             "{} not found: run `cargo build --release -p flowlogd` first",
@@ -247,8 +213,8 @@ fn main() -> Result<()> {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut reductions = Vec::new();
     for records in [a.records, a.records * a.scale] {
-        let input = data(records)?;
-        let out = target_dir().join("bench-out");
+        let input = flowlogd_benches::aws_v2_data("pipeline-aws-v2", records, 6)?;
+        let out = flowlogd_benches::target_dir().join("bench-out");
         let row = |engine: &str, summaries: &str, m: &Measured, rows: &str| {
             let rps = records as f64 / m.wall;
             println!(
@@ -262,10 +228,10 @@ fn main() -> Result<()> {
             );
         };
         let m = flowlogd(&bin, &input, &out.join("flowlogd"), a.threads, true)?;
-        let rows = acct(&m.stdout, "summary_rows");
+        let rows = flowlogd_benches::accounting_value(&m.stdout, "summary_rows");
         row("flowlogd", "traffic", &m, &rows);
         let m = flowlogd(&bin, &input, &out.join("flowlogd3"), a.threads, false)?;
-        let rows = acct(&m.stdout, "summary_rows");
+        let rows = flowlogd_benches::accounting_value(&m.stdout, "summary_rows");
         row(
             "flowlogd",
             "traffic + connections + rejected_by_source",
@@ -309,12 +275,4 @@ fn reduction(bin: &Path, parquet: &Path) -> Result<Vec<String>> {
     let mut lines: Vec<String> = text.lines().skip(1).map(str::to_owned).collect();
     lines.sort_by(|a, b| b.cmp(a));
     Ok(lines)
-}
-
-fn acct(stdout: &str, key: &str) -> String {
-    stdout
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
-        .unwrap_or("?")
-        .to_owned()
 }
