@@ -13,6 +13,7 @@ use crate::accounting::Accounting;
 use crate::checkpoint::{io_err, read_ipc, write_ipc};
 use crate::config::EngineConfig;
 use crate::error::EngineError;
+use crate::firstseen::{FirstSeen, FirstSeenAlert, PAIRS_SUMMARY};
 use crate::summary::{PreparedSummary, Summaries};
 use crate::window::Window;
 
@@ -39,6 +40,9 @@ pub struct Aggregator {
     spill_run: u128,
     spill_seq: u64,
     chunks_since_budget_check: u32,
+    /// Known pairs of first-seen detection (when enabled); checkpointed.
+    pub(crate) first_seen: Option<FirstSeen>,
+    first_seen_alerts: Vec<FirstSeenAlert>,
 }
 
 /// Chunks applied between two checks of the backfill memory budget.
@@ -55,7 +59,12 @@ pub enum Mode {
 
 impl Aggregator {
     pub fn new(cfg: EngineConfig, summaries: Summaries) -> Self {
+        let first_seen = (cfg.detection.first_seen.enabled
+            && summaries.iter().any(|s| s.name == PAIRS_SUMMARY))
+        .then(|| FirstSeen::new(cfg.detection.first_seen.clone()));
         Self {
+            first_seen,
+            first_seen_alerts: Vec::new(),
             cfg,
             summaries,
             windows: BTreeMap::new(),
@@ -136,6 +145,16 @@ impl Aggregator {
 
     pub fn open_windows(&self) -> usize {
         self.windows.len()
+    }
+
+    /// First-seen alerts raised since the last call (write them before checkpointing).
+    pub fn take_first_seen_alerts(&mut self) -> Vec<FirstSeenAlert> {
+        std::mem::take(&mut self.first_seen_alerts)
+    }
+
+    /// The first-seen store, when first-seen detection is on.
+    pub fn first_seen(&self) -> Option<&FirstSeen> {
+        self.first_seen.as_ref()
     }
 
     /// Dead-letter records gathered since the last call.
@@ -255,6 +274,9 @@ impl Aggregator {
     /// At most `max_jobs` (window, summary) pairs are emitted per call, oldest window first,
     /// so a caller flushing a backfill can write and free one slice at a time instead of
     /// holding every window's rows at once. In `Once` mode emitted state is freed at once.
+    ///
+    /// Closed windows of the hidden first-seen summary are not returned: they feed the
+    /// first-seen store, whose alerts [`Self::take_first_seen_alerts`] hands out.
     pub async fn tick(
         &mut self,
         now_ms: i64,
@@ -262,6 +284,23 @@ impl Aggregator {
         flush: bool,
         max_jobs: usize,
     ) -> Result<Vec<Emission>, EngineError> {
+        loop {
+            let (out, closed_jobs, jobs) = self.tick_once(now_ms, mode, flush, max_jobs).await?;
+            // A slice of only hidden emissions must not read as "nothing left": go on
+            // while every job closed a window (so the next call makes progress).
+            if !out.is_empty() || jobs == 0 || closed_jobs < jobs {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn tick_once(
+        &mut self,
+        now_ms: i64,
+        mode: Mode,
+        flush: bool,
+        max_jobs: usize,
+    ) -> Result<(Vec<Emission>, usize, usize), EngineError> {
         let grace_ms = self.cfg.grace.as_millis() as i64;
         let window_ms = self.cfg.window_ms();
         // Compact and merge every due (window, summary) on its own task: they are
@@ -303,6 +342,8 @@ impl Aggregator {
                 jobs.push((*start, idx, closed, job));
             }
         }
+        let n_jobs = jobs.len();
+        let closed_jobs = jobs.iter().filter(|j| j.2).count();
         let mut out = Vec::with_capacity(jobs.len());
         for (start, idx, closed, job) in jobs {
             let (compacted, batch) = job.await.map_err(|e| EngineError::Task(e.to_string()))??;
@@ -324,6 +365,15 @@ impl Aggregator {
             if closed {
                 st.revision = revision;
                 st.dirty = false;
+            }
+            if s.name == PAIRS_SUMMARY {
+                if let (true, Some(fs)) = (closed, self.first_seen.as_mut()) {
+                    let alerts = fs.observe_batch(start, start + window_ms, &batch);
+                    self.first_seen_alerts.extend(alerts);
+                }
+                continue;
+            }
+            if closed {
                 self.accounting.summary_rows += batch.num_rows() as u64;
             }
             out.push(Emission {
@@ -341,7 +391,7 @@ impl Aggregator {
             self.windows
                 .retain(|start, _| now_ms <= start + window_ms + retention_ms);
         }
-        Ok(out)
+        Ok((out, closed_jobs, n_jobs))
     }
 }
 

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::accounting::Accounting;
 use crate::aggregator::Aggregator;
 use crate::error::EngineError;
+use crate::firstseen::FirstSeenState;
 use crate::window::{SummaryState, Window};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -33,6 +34,9 @@ struct Meta {
     windows: Vec<WindowMeta>,
     ledger: Vec<LedgerEntry>,
     accounting: Accounting,
+    /// Known pairs of first-seen detection.
+    #[serde(default)]
+    first_seen: Option<FirstSeenState>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -123,6 +127,9 @@ impl Checkpointer {
             .map(|e| (format!("{}|{}", e.source, e.object), e))
             .collect();
         agg.accounting = meta.accounting;
+        if let (Some(fs), Some(st)) = (agg.first_seen.as_mut(), meta.first_seen) {
+            fs.restore(st);
+        }
         Ok(true)
     }
 
@@ -170,6 +177,7 @@ impl Checkpointer {
             windows,
             ledger: agg.ledger.values().cloned().collect(),
             accounting: agg.accounting.clone(),
+            first_seen: agg.first_seen.as_ref().map(|f| f.state()),
         };
         let meta_path = ckpt.join("meta.json");
         let json = serde_json::to_vec(&meta).map_err(|e| EngineError::CorruptCheckpoint {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{MetricConfig, MetricFn, SummaryConfig};
 use crate::enrich::EnrichmentConfig;
 use crate::error::ConfigIssue;
+use crate::firstseen::FirstSeenConfig;
 
 /// `[engine.detection]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,6 +16,8 @@ pub struct DetectionConfig {
     pub blocklist_hits: bool,
     /// The `scan_sources` summary; off unless this table is given.
     pub scan: Option<ScanConfig>,
+    /// `[engine.detection.first_seen]`: alerts on pairs never seen before (off by default).
+    pub first_seen: FirstSeenConfig,
 }
 
 impl Default for DetectionConfig {
@@ -22,6 +25,7 @@ impl Default for DetectionConfig {
         Self {
             blocklist_hits: true,
             scan: None,
+            first_seen: FirstSeenConfig::default(),
         }
     }
 }
@@ -66,6 +70,7 @@ impl DetectionConfig {
     }
 
     pub fn validate(&self, issues: &mut Vec<ConfigIssue>) {
+        self.first_seen.validate(issues);
         if let Some(s) = &self.scan {
             if s.min_rejects == 0 && s.min_distinct_dst_ports == 0 {
                 issues.push(ConfigIssue::new(

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use flowlogd_engine::{derive, ConfigIssue, EngineConfig, SummaryConfig};
 use flowlogd_formats::ParseOptions;
-use flowlogd_sinks::{DeadLetterSinkConfig, JsonlSinkConfig, ParquetSinkConfig};
+use flowlogd_sinks::{
+    DeadLetterSinkConfig, FirstSeenSinkConfig, JsonlSinkConfig, ParquetSinkConfig,
+};
 use flowlogd_sources::LocalDirConfig;
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +76,8 @@ pub struct SinksConfig {
     pub parquet: Option<ParquetSinkConfig>,
     pub jsonl: Option<JsonlSinkConfig>,
     pub dead_letter: Option<DeadLetterSinkConfig>,
+    /// First-seen alerts (with `[engine.detection.first_seen] enabled = true`).
+    pub first_seen: Option<FirstSeenSinkConfig>,
 }
 
 impl Config {
@@ -105,6 +109,7 @@ impl Config {
                 dead_letter: Some(DeadLetterSinkConfig {
                     path: output.join("deadletter.jsonl"),
                 }),
+                first_seen: None,
             },
         }
     }
@@ -119,6 +124,10 @@ impl Config {
             Vec::new()
         };
         all.extend(self.summaries.iter().cloned());
+        // Hidden: read by first-seen detection, written to no summary sink.
+        if self.engine.detection.first_seen.enabled {
+            all.push(flowlogd_engine::FirstSeenConfig::summary());
+        }
         all
     }
 
@@ -217,6 +226,13 @@ impl Config {
                 "sinks",
                 "no summary output",
                 "add [sinks.parquet] path = \"out/parquet\" and/or [sinks.jsonl] path = \"out/summaries.jsonl\"",
+            ));
+        }
+        if self.engine.detection.first_seen.enabled && self.sinks.first_seen.is_none() {
+            issues.push(ConfigIssue::new(
+                "sinks.first_seen",
+                "first-seen detection is enabled but has no output",
+                "add [sinks.first_seen] path = \"out/first_seen.jsonl\"",
             ));
         }
         if let Some(f) = &self.parse.aws_format {

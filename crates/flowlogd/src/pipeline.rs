@@ -16,7 +16,7 @@ use flowlogd_engine::{
 };
 use flowlogd_formats::{DeadLetter, ParseOptions};
 use flowlogd_ops::progress::Progress;
-use flowlogd_sinks::{DeadLetterSink, JsonlSink, ParquetSink, SummarySink};
+use flowlogd_sinks::{DeadLetterSink, FirstSeenSink, JsonlSink, ParquetSink, SummarySink};
 use flowlogd_sources::LocalDirSource;
 use futures::StreamExt;
 use tokio::sync::watch;
@@ -55,6 +55,10 @@ pub async fn run(
     }
     let mut dead = match &cfg.sinks.dead_letter {
         Some(d) => Some(DeadLetterSink::open(d)?),
+        None => None,
+    };
+    let mut first_seen = match &cfg.sinks.first_seen {
+        Some(f) => Some(FirstSeenSink::open(f)?),
         None => None,
     };
 
@@ -101,7 +105,7 @@ pub async fn run(
                 None => break,
             },
             _ = tick.tick(), if opts.mode == Mode::Continuous => {
-                emit(&mut agg, &mut sinks, &mut dead, &opts, false).await?;
+                emit(&mut agg, &mut sinks, &mut dead, &mut first_seen, &opts, false).await?;
                 ckpt.save(&agg)?;
             }
             _ = checkpoint.tick() => {
@@ -121,7 +125,15 @@ pub async fn run(
     source_task.await.context("source task")??;
     parse_task.await.context("parse task")??;
     let flush = opts.mode == Mode::Once;
-    emit(&mut agg, &mut sinks, &mut dead, &opts, flush).await?;
+    emit(
+        &mut agg,
+        &mut sinks,
+        &mut dead,
+        &mut first_seen,
+        &opts,
+        flush,
+    )
+    .await?;
     if opts.mode == Mode::Once {
         // Until here a crash resumes from the last checkpoint (and emits every window
         // again, identically); once every window is out, the next `--once` starts over.
@@ -156,6 +168,7 @@ async fn emit(
     agg: &mut Aggregator,
     sinks: &mut [Box<dyn SummarySink>],
     dead: &mut Option<DeadLetterSink>,
+    first_seen: &mut Option<FirstSeenSink>,
     opts: &Options,
     flush: bool,
 ) -> anyhow::Result<()> {
@@ -167,6 +180,14 @@ async fn emit(
         let emissions = agg
             .tick(opts.clock.now_ms(), opts.mode, flush, max_jobs)
             .await?;
+        // Alerts go out before the checkpoint that records their pairs as known.
+        let alerts = agg.take_first_seen_alerts();
+        if !alerts.is_empty() {
+            tracing::info!(alerts = alerts.len(), "first-seen pairs");
+            if let Some(f) = first_seen.as_mut() {
+                f.write(&alerts).context("writing first-seen alerts")?;
+            }
+        }
         if emissions.is_empty() {
             break;
         }

@@ -10,16 +10,19 @@
 //! - [`jsonl`]: one summary row per line with its revision; consumers upsert on
 //!   (summary, window_start, keys) and keep the highest revision.
 //! - [`deadletter`]: rejected lines, objects and too-late records as JSON lines.
+//! - [`firstseen`]: first-seen pair alerts as JSON lines (at-least-once).
 
 pub mod deadletter;
 pub mod emission;
 pub mod error;
+pub mod firstseen;
 pub mod jsonl;
 pub mod lines;
 pub mod parquet;
 
 pub use deadletter::{DeadLetterSink, DeadLetterSinkConfig};
 pub use error::SinkError;
+pub use firstseen::{FirstSeenSink, FirstSeenSinkConfig};
 pub use jsonl::{JsonlSink, JsonlSinkConfig};
 pub use parquet::{ParquetSink, ParquetSinkConfig};
 
