@@ -102,3 +102,27 @@ fn bad_filter_sql_is_caught_before_running() {
         .unwrap();
     assert!(!out.status.success(), "a bad --clock must be refused");
 }
+
+#[test]
+fn first_seen_needs_an_output_and_sane_bounds() {
+    let (code, err) = validate(
+        r#"
+[engine.detection.first_seen]
+enabled = true
+max_pairs = 0
+ttl = "0s"
+[[sources.local]]
+path = "/tmp/in"
+[sinks.jsonl]
+path = "/tmp/out/summaries.jsonl"
+"#,
+    );
+    assert_ne!(code, 0);
+    for key in [
+        "sinks.first_seen",
+        "engine.detection.first_seen.max_pairs",
+        "engine.detection.first_seen.ttl",
+    ] {
+        assert!(err.contains(key), "{key} not reported:\n{err}");
+    }
+}

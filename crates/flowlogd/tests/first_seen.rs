@@ -164,3 +164,64 @@ fn new_pairs_alert_once_after_learning_and_across_a_restart() {
         .iter()
         .all(|v| v["summary"] != "__pairs"));
 }
+
+#[test]
+fn once_alerts_new_pairs_after_learning_and_writes_no_pairs_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    let cfg = out.join("flowlogd.toml");
+    // parallelism = 1: the final flush emits one (window, summary) at a time, so some
+    // slices hold only the hidden summary and must not end the flush.
+    let text = config(&input, &out)
+        .replace("[engine]\n", "[engine]\nparallelism = 1\n")
+        .replace(
+            "[sinks.jsonl]",
+            &format!(
+                "[sinks.parquet]\npath = \"{}/parquet\"\n[sinks.jsonl]",
+                out.display()
+            ),
+        );
+    std::fs::write(&cfg, text).unwrap();
+    write_log(&input, "h00.log", 0, &[("10.0.0.1", "10.0.1.1", 443)]);
+    write_log(
+        &input,
+        "h01.log",
+        1,
+        &[("10.0.0.1", "10.0.1.1", 443), ("10.0.0.5", "10.0.1.1", 53)],
+    );
+    write_log(
+        &input,
+        "h02.log",
+        2,
+        &[("10.0.0.5", "10.0.1.1", 53), ("10.0.0.6", "10.0.1.1", 53)],
+    );
+    run_ok(&[
+        "run",
+        "--once",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    let alerts = jsonl(&out.join("first_seen.jsonl"));
+    let got: Vec<(String, String)> = alerts
+        .iter()
+        .map(|v| {
+            (
+                v["src_addr"].as_str().unwrap().to_owned(),
+                v["window_start"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("10.0.0.5".into(), "2024-05-01T01:00:00.000Z".into()),
+            ("10.0.0.6".into(), "2024-05-01T02:00:00.000Z".into()),
+        ]
+    );
+    assert!(out.join("parquet").join("summary=traffic").exists());
+    assert!(!out.join("parquet").join("summary=__pairs").exists());
+}
