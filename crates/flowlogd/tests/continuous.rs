@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -52,14 +52,6 @@ fn copy_into(src_root: &Path, file: &Path, dst_root: &Path, rename: Option<&str>
     ));
     std::fs::copy(file, &tmp).unwrap();
     std::fs::rename(&tmp, &dst).unwrap();
-}
-
-fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn jsonl_has(path: &Path, window_start: &str, revision: u32) -> bool {
@@ -188,12 +180,4 @@ async fn continuous_revisions_match_once_and_too_late_is_counted() {
         rev[0].parse::<u32>().unwrap() >= 2,
         "window 0 was not revised: {rev:?}"
     );
-}
-
-fn send_sigterm(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -69,17 +69,6 @@ fn traffic_closed(out: &Path, window_start: &str) -> bool {
         .any(|v| v["summary"] == "traffic" && v["window_start"] == window_start)
 }
 
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn start(cfg: &Path) -> Child {
     // The clock starts at 05:00 (1 event hour = 6 s), so windows 00 and 01 are closed.
     Command::new(bin())
@@ -92,11 +81,7 @@ fn start(cfg: &Path) -> Child {
 }
 
 fn stop(child: Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    send_sigterm(child.id());
     let output = child.wait_with_output().unwrap();
     assert!(
         output.status.success(),
@@ -124,7 +109,9 @@ fn new_pairs_alert_once_after_learning_and_across_a_restart() {
         &[("10.0.0.1", "10.0.1.1", 443), ("10.0.0.2", "10.0.1.1", 22)],
     );
     let child = start(&cfg);
-    wait_for("window 00", || traffic_closed(&out, "2024-05-01T00:00:00Z"));
+    wait_for("window 00", Duration::from_secs(30), || {
+        traffic_closed(&out, "2024-05-01T00:00:00Z")
+    });
     std::thread::sleep(Duration::from_millis(500));
     stop(child);
     assert!(jsonl(&alerts_path).is_empty(), "alerted while learning");
@@ -142,8 +129,12 @@ fn new_pairs_alert_once_after_learning_and_across_a_restart() {
         ],
     );
     let child = start(&cfg);
-    wait_for("window 01", || traffic_closed(&out, "2024-05-01T01:00:00Z"));
-    wait_for("alerts", || jsonl(&alerts_path).len() >= 2);
+    wait_for("window 01", Duration::from_secs(30), || {
+        traffic_closed(&out, "2024-05-01T01:00:00Z")
+    });
+    wait_for("alerts", Duration::from_secs(30), || {
+        jsonl(&alerts_path).len() >= 2
+    });
     std::thread::sleep(Duration::from_millis(1500));
     stop(child);
 

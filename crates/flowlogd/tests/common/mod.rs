@@ -276,3 +276,21 @@ pub fn connections_output_sql() -> String {
         "SELECT window_start, {CONNECTIONS_KEYS}, records, flows, packets_c2s, bytes_c2s, packets_s2c, bytes_s2c, first_seen, last_seen FROM connections"
     )
 }
+
+/// Polls `cond` every 50 ms until it holds; fails the test after `timeout`.
+pub fn wait_for(what: &str, timeout: std::time::Duration, mut cond: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Sends SIGTERM (graceful drain and checkpoint) to a running flowlogd.
+pub fn send_sigterm(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
