@@ -14,6 +14,7 @@ use crate::checkpoint::{io_err, read_ipc, write_ipc};
 use crate::config::EngineConfig;
 use crate::error::EngineError;
 use crate::firstseen::{FirstSeen, FirstSeenAlert, PAIRS_SUMMARY};
+use crate::prepared::PreparedQuery;
 use crate::summary::{PreparedSummary, Summaries};
 use crate::window::Window;
 
@@ -402,33 +403,30 @@ async fn compact(
     if partials.len() <= 1 {
         return Ok(partials);
     }
-    let out = s
-        .compact
-        .run(partials)
-        .await
-        .map_err(|source| EngineError::Query {
-            summary: s.name.clone(),
-            source,
-        })?;
-    Ok(vec![arrow::compute::concat_batches(
-        &s.compact.schema(),
-        &out,
-    )?])
+    Ok(vec![run_one(s, &s.compact, partials).await?])
 }
 
 async fn merge(
     s: &PreparedSummary,
     partials: Vec<RecordBatch>,
 ) -> Result<RecordBatch, EngineError> {
-    let out = s
-        .merge
+    run_one(s, &s.merge, partials).await
+}
+
+/// Runs one of a summary's prepared queries and returns its result as one batch.
+async fn run_one(
+    s: &PreparedSummary,
+    query: &PreparedQuery,
+    partials: Vec<RecordBatch>,
+) -> Result<RecordBatch, EngineError> {
+    let out = query
         .run(partials)
         .await
         .map_err(|source| EngineError::Query {
             summary: s.name.clone(),
             source,
         })?;
-    Ok(arrow::compute::concat_batches(&s.merge.schema(), &out)?)
+    Ok(arrow::compute::concat_batches(&query.schema(), &out)?)
 }
 
 pub(crate) fn fmt_ms(ms: i64) -> String {
