@@ -17,7 +17,7 @@ use flowlogd_engine::{
 use flowlogd_formats::{DeadLetter, ParseOptions};
 use flowlogd_ops::progress::Progress;
 use flowlogd_sinks::{DeadLetterSink, FirstSeenSink, JsonlSink, ParquetSink, SummarySink};
-use flowlogd_sources::LocalDirSource;
+use flowlogd_sources::{LocalDirSource, Source};
 use futures::StreamExt;
 use tokio::sync::watch;
 
@@ -66,12 +66,7 @@ pub async fn run(
     let (raw_tx, raw_rx) = channel::<RawMessage>(parallelism * 4);
     let (part_tx, mut part_rx) = channel::<PartialMessage>(parallelism * 4);
     let parse_opts = cfg.parse.options();
-    let sources: Vec<LocalDirSource> = cfg
-        .sources
-        .local
-        .iter()
-        .map(|s| LocalDirSource::new(s.clone(), parse_opts.clone(), agg.ledger()))
-        .collect();
+    let sources = build_sources(&cfg, &parse_opts, agg.ledger());
 
     let stop = Arc::new(AtomicBool::new(false));
     let source_task = spawn_sources(sources, raw_tx, opts.mode, opts.progress, stop.clone());
@@ -222,8 +217,25 @@ fn write_dead(dead: &mut Option<DeadLetterSink>, records: Vec<DeadLetter>) -> an
     Ok(())
 }
 
+/// Every configured source, each resuming from its entries in the checkpointed ledger.
+fn build_sources(
+    cfg: &Config,
+    parse_opts: &ParseOptions,
+    ledger: &std::collections::BTreeMap<String, flowlogd_bus::LedgerEntry>,
+) -> Vec<Box<dyn Source>> {
+    let mut sources: Vec<Box<dyn Source>> = Vec::new();
+    for s in &cfg.sources.local {
+        sources.push(Box::new(LocalDirSource::new(
+            s.clone(),
+            parse_opts.clone(),
+            ledger,
+        )));
+    }
+    sources
+}
+
 fn spawn_sources(
-    mut sources: Vec<LocalDirSource>,
+    mut sources: Vec<Box<dyn Source>>,
     tx: Sender<RawMessage>,
     mode: Mode,
     progress: bool,
@@ -239,7 +251,7 @@ fn spawn_sources(
             }
             let mut bar = progress.then(|| Progress::new(objects, bytes));
             for s in &mut sources {
-                s.scan(&tx, SystemTime::now(), false, |_, size| {
+                s.scan(&tx, SystemTime::now(), false, &mut |_, size| {
                     if let Some(b) = bar.as_mut() {
                         b.object_done(size);
                     }
@@ -252,16 +264,16 @@ fn spawn_sources(
         }
         let poll = sources
             .iter()
-            .map(|s| s.config().poll_interval)
+            .map(|s| s.poll_interval())
             .min()
             .unwrap_or(std::time::Duration::from_secs(5));
         while !stop.load(Ordering::SeqCst) {
             for s in &mut sources {
-                if let Err(e) = s.scan(&tx, SystemTime::now(), true, |_, _| {}) {
+                if let Err(e) = s.scan(&tx, SystemTime::now(), true, &mut |_, _| {}) {
                     if matches!(e, flowlogd_sources::SourceError::Closed) {
                         return Ok(());
                     }
-                    tracing::warn!(source = %s.config().name, error = %e, "scan failed; retrying next poll");
+                    tracing::warn!(source = %s.name(), error = %e, "scan failed; retrying next poll");
                 }
             }
             let deadline = std::time::Instant::now() + poll;

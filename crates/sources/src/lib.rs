@@ -10,6 +10,8 @@
 pub mod error;
 pub mod localdir;
 pub mod object;
+pub mod source;
 
 pub use error::SourceError;
 pub use localdir::{LocalDirConfig, LocalDirSource};
+pub use source::{Pending, ScanReport, Source};

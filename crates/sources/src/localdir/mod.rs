@@ -16,22 +16,7 @@ pub use config::LocalDirConfig;
 
 use crate::error::SourceError;
 use crate::object::{format_of, send_json, send_parquet, send_text};
-
-/// What one scan did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ScanReport {
-    pub objects: u64,
-    pub bytes: u64,
-    /// Files seen but left for a later scan (still settling).
-    pub deferred: u64,
-}
-
-/// Progress totals of a scan, for progress bars: (objects, bytes) pending.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Pending {
-    pub objects: u64,
-    pub bytes: u64,
-}
+use crate::source::{Pending, ScanReport, Source};
 
 pub struct LocalDirSource {
     cfg: LocalDirConfig,
@@ -119,9 +104,19 @@ impl LocalDirSource {
         }
         Ok(out)
     }
+}
+
+impl Source for LocalDirSource {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    fn poll_interval(&self) -> std::time::Duration {
+        self.cfg.poll_interval
+    }
 
     /// Objects and bytes not yet consumed (for progress reporting).
-    pub fn pending(&self) -> Result<Pending, SourceError> {
+    fn pending(&self) -> Result<Pending, SourceError> {
         let mut p = Pending::default();
         for c in self.candidates()? {
             let consumed = self.ledger.get(&c.object).map(|e| e.consumed).unwrap_or(0);
@@ -137,15 +132,14 @@ impl LocalDirSource {
         Ok(p)
     }
 
-    /// One pass over the tree: sends what is new. `settled_only` defers files modified
-    /// within `settle` (continuous mode); a backfill (`run --once`) reads everything.
-    /// Blocking: run it on a blocking thread.
-    pub fn scan(
+    /// One pass over the tree: sends what is new. `settled_only` (continuous mode) defers
+    /// files modified within `settle`; a backfill reads everything.
+    fn scan(
         &mut self,
         tx: &Sender<RawMessage>,
         now: SystemTime,
         settled_only: bool,
-        mut on_object: impl FnMut(&str, u64),
+        on_object: &mut dyn FnMut(&str, u64),
     ) -> Result<ScanReport, SourceError> {
         let mut report = ScanReport::default();
         for c in self.candidates()? {
