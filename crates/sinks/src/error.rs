@@ -20,6 +20,8 @@ pub enum SinkError {
     Arrow(#[from] arrow::error::ArrowError),
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("{0}")]
+    Internal(String),
 }
 
 pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> SinkError + '_ {

@@ -84,7 +84,28 @@ impl SummarySink for ParquetSink {
         "parquet"
     }
 
+    /// Windows are independent files, so they are encoded on all cores at once (encoding
+    /// and compression of a large window take as long as merging it).
     fn write(&mut self, emissions: &[Emission]) -> Result<(), SinkError> {
-        emissions.iter().try_for_each(|e| self.write_one(e))
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(emissions.len());
+        if threads <= 1 {
+            return emissions.iter().try_for_each(|e| self.write_one(e));
+        }
+        let per_thread = emissions.len().div_ceil(threads);
+        let this = &*self;
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = emissions
+                .chunks(per_thread)
+                .map(|part| scope.spawn(move || part.iter().try_for_each(|e| this.write_one(e))))
+                .collect();
+            handles.into_iter().try_for_each(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(SinkError::Internal("a Parquet writer thread panicked".into()))
+                })
+            })
+        })
     }
 }

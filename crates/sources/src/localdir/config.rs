@@ -25,6 +25,10 @@ pub struct LocalDirConfig {
     /// Upper bound of one chunk (bytes of decompressed text or JSON).
     #[serde(default = "default_max_chunk_bytes")]
     pub max_chunk_bytes: usize,
+    /// Files read (decompressed and chunked) at once; a backfill of many small objects is
+    /// limited by one reader otherwise.
+    #[serde(default = "default_read_parallelism")]
+    pub read_parallelism: usize,
 }
 
 fn default_name() -> String {
@@ -39,6 +43,10 @@ const fn default_settle() -> Duration {
     Duration::from_secs(2)
 }
 
+fn default_read_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
 pub const fn default_max_chunk_bytes() -> usize {
     1 << 20
 }
@@ -51,6 +59,7 @@ impl LocalDirConfig {
             poll_interval: default_poll(),
             settle: default_settle(),
             max_chunk_bytes: default_max_chunk_bytes(),
+            read_parallelism: default_read_parallelism(),
         }
     }
 }

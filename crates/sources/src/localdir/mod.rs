@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use flowlogd_bus::{LedgerEntry, RawMessage, Sender};
@@ -133,7 +135,9 @@ impl Source for LocalDirSource {
     }
 
     /// One pass over the tree: sends what is new. `settled_only` (continuous mode) defers
-    /// files modified within `settle`; a backfill reads everything.
+    /// files modified within `settle`; a backfill reads everything. Up to
+    /// `read_parallelism` files are read at once: each reader sends one file's chunks and
+    /// then its ledger entry, which is all the order the engine needs.
     fn scan(
         &mut self,
         tx: &Sender<RawMessage>,
@@ -142,6 +146,7 @@ impl Source for LocalDirSource {
         on_object: &mut dyn FnMut(&str, u64),
     ) -> Result<ScanReport, SourceError> {
         let mut report = ScanReport::default();
+        let mut work = Vec::new();
         for c in self.candidates()? {
             let prev = self.ledger.get(&c.object);
             if prev.is_some_and(|e| e.version == c.version) {
@@ -160,57 +165,100 @@ impl Source for LocalDirSource {
                 report.deferred += 1;
                 continue;
             }
-            let consumed = match format {
-                ChunkFormat::AzureJson => {
-                    let from = prev.map(|e| e.consumed).unwrap_or(0);
-                    // A file that shrank was replaced: read it again from the start (chunk
-                    // ids of bytes already applied are dropped by the engine).
-                    let from = if from > c.size { 0 } else { from };
-                    let data = read_from(&c.path, from)?;
-                    send_json(
-                        &self.cfg.name,
-                        &c.object,
-                        from,
-                        &data,
-                        self.cfg.max_chunk_bytes,
-                        tx,
-                    )?
-                }
-                ChunkFormat::AwsParquet => {
-                    let data = std::fs::read(&c.path).map_err(|e| io(&c.path, e))?;
-                    send_parquet(&self.cfg.name, &c.object, data, tx)?;
-                    c.size
-                }
-                ChunkFormat::AwsText => {
-                    let f = File::open(&c.path).map_err(|e| io(&c.path, e))?;
-                    send_text(
-                        &self.cfg.name,
-                        &c.object,
-                        Box::new(f),
-                        self.cfg.max_chunk_bytes,
-                        &self.opts,
-                        tx,
-                    )?;
-                    c.size
-                }
-            };
-            let entry = LedgerEntry {
-                source: self.cfg.name.clone(),
-                object: c.object.clone(),
-                size: c.size,
-                version: c.version.clone(),
-                consumed,
-                stats: Default::default(),
-            };
-            tx.blocking_send(RawMessage::Ledger(entry.clone()))
-                .map_err(|_| SourceError::Closed)?;
-            report.objects += 1;
-            report.bytes += c.size.saturating_sub(prev.map(|e| e.consumed).unwrap_or(0));
-            on_object(&c.object, c.size);
-            self.ledger.insert(c.object, entry);
+            let from = prev.map(|e| e.consumed).unwrap_or(0);
+            work.push((c, format, from));
         }
-        Ok(report)
+        let threads = self.cfg.read_parallelism.clamp(1, work.len().max(1));
+        let (cfg, opts, ledger) = (&self.cfg, &self.opts, &mut self.ledger);
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                let done_tx = done_tx.clone();
+                let (next, failed, work) = (&next, &failed, &work);
+                scope.spawn(move || {
+                    while !failed.load(Ordering::SeqCst) {
+                        let Some((c, format, from)) = work.get(next.fetch_add(1, Ordering::SeqCst))
+                        else {
+                            break;
+                        };
+                        let read = read_object(cfg, opts, c, *format, *from, tx);
+                        if read.is_err() {
+                            failed.store(true, Ordering::SeqCst);
+                        }
+                        if done_tx.send((c, *from, read)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(done_tx);
+            let mut first_error = None;
+            for (c, from, read) in done_rx {
+                match read {
+                    Ok(entry) => {
+                        report.objects += 1;
+                        report.bytes += c.size.saturating_sub(from);
+                        on_object(&c.object, c.size);
+                        ledger.insert(c.object.clone(), entry);
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            first_error.map_or(Ok(report), Err)
+        })
     }
+}
+
+/// Sends one file's new bytes as chunks, then its ledger entry.
+fn read_object(
+    cfg: &LocalDirConfig,
+    opts: &ParseOptions,
+    c: &Candidate,
+    format: ChunkFormat,
+    from: u64,
+    tx: &Sender<RawMessage>,
+) -> Result<LedgerEntry, SourceError> {
+    let consumed = match format {
+        ChunkFormat::AzureJson => {
+            // A file that shrank was replaced: read it again from the start (chunk ids of
+            // bytes already applied are dropped by the engine).
+            let from = if from > c.size { 0 } else { from };
+            let data = read_from(&c.path, from)?;
+            send_json(&cfg.name, &c.object, from, &data, cfg.max_chunk_bytes, tx)?
+        }
+        ChunkFormat::AwsParquet => {
+            let data = std::fs::read(&c.path).map_err(|e| io(&c.path, e))?;
+            send_parquet(&cfg.name, &c.object, data, tx)?;
+            c.size
+        }
+        ChunkFormat::AwsText => {
+            let f = File::open(&c.path).map_err(|e| io(&c.path, e))?;
+            send_text(
+                &cfg.name,
+                &c.object,
+                Box::new(f),
+                cfg.max_chunk_bytes,
+                opts,
+                tx,
+            )?;
+            c.size
+        }
+    };
+    let entry = LedgerEntry {
+        source: cfg.name.clone(),
+        object: c.object.clone(),
+        size: c.size,
+        version: c.version.clone(),
+        consumed,
+        stats: Default::default(),
+    };
+    tx.blocking_send(RawMessage::Ledger(entry.clone()))
+        .map_err(|_| SourceError::Closed)?;
+    Ok(entry)
 }
 
 fn io(path: &Path, source: std::io::Error) -> SourceError {
