@@ -7,16 +7,20 @@ use arrow::record_batch::RecordBatch;
 use flowlogd_bus::{ChunkPartials, Emission, LedgerEntry, PartialMessage};
 use flowlogd_formats::DeadLetter;
 
+use std::fs::File;
 use std::path::PathBuf;
 
 use crate::accounting::Accounting;
-use crate::checkpoint::{io_err, read_ipc, write_ipc};
+use crate::checkpoint::{io_err, write_ipc};
 use crate::config::EngineConfig;
 use crate::error::EngineError;
 use crate::firstseen::{FirstSeen, FirstSeenAlert, PAIRS_SUMMARY};
-use crate::prepared::PreparedQuery;
+use crate::prepared::{BatchIter, PreparedQuery};
 use crate::summary::{PreparedSummary, Summaries};
 use crate::window::Window;
+
+/// Rows per batch in a spill file.
+const SPILL_SLICE_ROWS: usize = 65_536;
 
 /// Pending partial rows that trigger a compaction at the least; above it, compaction waits
 /// until pending rows exceed the compacted base, so its cost stays linear in the input
@@ -128,7 +132,16 @@ impl Aggregator {
                 "w{start}-{name}-{}-{:06}.arrow",
                 self.spill_run, self.spill_seq
             ));
-            write_ipc(&path, &compacted)?;
+            // Slices, so that the flush reads the file back a slice at a time.
+            let slices: Vec<RecordBatch> = compacted
+                .iter()
+                .flat_map(|b| {
+                    (0..b.num_rows())
+                        .step_by(SPILL_SLICE_ROWS)
+                        .map(|at| b.slice(at, SPILL_SLICE_ROWS.min(b.num_rows() - at)))
+                })
+                .collect();
+            write_ipc(&path, &slices)?;
             st.spilled.push(path);
             self.accounting.spilled_states += 1;
             total = total.saturating_sub(bytes);
@@ -323,14 +336,16 @@ impl Aggregator {
                     break 'windows;
                 }
                 let summaries = self.summaries.clone();
-                let mut partials = std::mem::take(&mut st.partials);
+                let partials = std::mem::take(&mut st.partials);
                 let spilled = std::mem::take(&mut st.spilled);
                 let job = tokio::spawn(async move {
                     let s = &summaries[idx];
-                    for path in &spilled {
-                        partials.extend(read_ipc(path)?);
-                    }
-                    let compacted = compact(s, partials).await?;
+                    let compacted = if spilled.is_empty() {
+                        compact(s, partials).await?
+                    } else {
+                        let input = partials.into_iter().map(Ok).chain(spilled_batches(spilled));
+                        vec![run_iter(s, &s.compact, Box::new(input)).await?]
+                    };
                     // A compacted partial has one row per group already; without hidden
                     // distinct columns or a `having` filter it has exactly the merge's
                     // columns, so merging it again would only copy it.
@@ -396,6 +411,22 @@ impl Aggregator {
     }
 }
 
+/// Batches of spill files, read one at a time while they are aggregated.
+fn spilled_batches(
+    paths: Vec<PathBuf>,
+) -> impl Iterator<Item = datafusion::error::Result<RecordBatch>> + Send {
+    paths.into_iter().flat_map(|path| {
+        let reader = File::open(&path)
+            .map_err(datafusion::error::DataFusionError::IoError)
+            .and_then(|f| Ok(arrow::ipc::reader::FileReader::try_new(f, None)?));
+        let batches: Box<dyn Iterator<Item = _> + Send> = match reader {
+            Ok(r) => Box::new(r.map(|b| Ok(b?))),
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        };
+        batches
+    })
+}
+
 async fn compact(
     s: &PreparedSummary,
     partials: Vec<RecordBatch>,
@@ -419,8 +450,16 @@ async fn run_one(
     query: &PreparedQuery,
     partials: Vec<RecordBatch>,
 ) -> Result<RecordBatch, EngineError> {
+    run_iter(s, query, Box::new(partials.into_iter().map(Ok))).await
+}
+
+async fn run_iter(
+    s: &PreparedSummary,
+    query: &PreparedQuery,
+    input: BatchIter,
+) -> Result<RecordBatch, EngineError> {
     let out = query
-        .run(partials)
+        .run_iter(input)
         .await
         .map_err(|source| EngineError::Query {
             summary: s.name.clone(),

@@ -58,7 +58,7 @@ impl Default for EngineConfig {
                 .map(|n| n.get())
                 .unwrap_or(2),
             orientation: OrientationConfig::default(),
-            backfill_state_bytes: 512 << 20,
+            backfill_state_bytes: 256 << 20,
             enrichment: EnrichmentConfig::default(),
             detection: DetectionConfig::default(),
         }

@@ -24,7 +24,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::execution_plan::{
     Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
 };
-use datafusion::physical_plan::memory::MemoryStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     execute_stream, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
@@ -32,8 +32,12 @@ use futures::TryStreamExt;
 
 use crate::sql::{nullable, session};
 
+/// Input of one execution, pulled batch by batch (spilled window state is read from disk
+/// while it is aggregated, never loaded whole).
+pub type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
+
 thread_local! {
-    static INPUT: RefCell<Option<Vec<RecordBatch>>> = const { RefCell::new(None) };
+    static INPUT: RefCell<Option<BatchIter>> = const { RefCell::new(None) };
 }
 
 /// Executions of one physical plan before a fresh copy is made: operators register new
@@ -82,10 +86,15 @@ impl PreparedQuery {
 
     /// Runs the query over `batches` (which must have the input schema's column types).
     pub async fn run(&self, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
-        let batches = batches
-            .into_iter()
-            .map(|b| RecordBatch::try_new(self.input_schema.clone(), b.columns().to_vec()))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+        self.run_iter(Box::new(batches.into_iter().map(Ok))).await
+    }
+
+    /// Runs the query over batches produced one at a time.
+    pub async fn run_iter(&self, batches: BatchIter) -> Result<Vec<RecordBatch>> {
+        let schema = self.input_schema.clone();
+        let batches: BatchIter = Box::new(batches.map(move |b| {
+            b.and_then(|b| Ok(RecordBatch::try_new(schema.clone(), b.columns().to_vec())?))
+        }));
         let plan = {
             let mut cur = self
                 .current
@@ -230,17 +239,14 @@ impl ExecutionPlan for ChunkExec {
         let batches = INPUT.with(|i| i.borrow_mut().take()).ok_or_else(|| {
             DataFusionError::Internal("ChunkExec executed without bound input".into())
         })?;
-        let batches = match &self.projection {
-            Some(p) => batches
-                .iter()
-                .map(|b| b.project(p))
-                .collect::<std::result::Result<Vec<_>, _>>()?,
-            None => batches,
-        };
-        Ok(Box::pin(MemoryStream::try_new(
-            batches,
+        let projection = self.projection.clone();
+        let batches = batches.map(move |b| match &projection {
+            Some(p) => Ok(b?.project(p)?),
+            None => b,
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
-            None,
-        )?))
+            futures::stream::iter(batches),
+        )))
     }
 }

@@ -1,5 +1,6 @@
 //! The `flowlogd` binary: one process, many modes (see `flowlogd --help`).
 
+mod alloc;
 mod cmd;
 mod config;
 mod pipeline;
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    alloc::limit_arenas();
     let cli = cmd::Cli::parse();
     flowlogd_ops::logging::init(cli.log_format.as_deref());
     match cmd::run(cli) {

@@ -103,7 +103,9 @@ impl SummarySink for ParquetSink {
                 .collect();
             handles.into_iter().try_for_each(|h| {
                 h.join().unwrap_or_else(|_| {
-                    Err(SinkError::Internal("a Parquet writer thread panicked".into()))
+                    Err(SinkError::Internal(
+                        "a Parquet writer thread panicked".into(),
+                    ))
                 })
             })
         })
