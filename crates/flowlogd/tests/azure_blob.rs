@@ -505,13 +505,20 @@ async fn azure_blob_bad_and_replaced_blobs_go_to_dead_letters() {
     let all = tmp.path().join("all");
     gen_azure(&all, "vnet", &hours_ago(3), 1, 2000, 63);
     let top = all.join("insights-logs-flowlogflowevent");
-    let good = files(&top);
-    assert!(good.len() >= 2);
+    let mut good = files(&top);
+    assert!(good.len() >= 3);
+    good.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
     let (container, client) = az.container("bad").await;
     upload_tree(&client, &top, &good).await;
     let bad_name = "flowLogResourceID=/X_NETWORKWATCHERRG/NETWORKWATCHER_WESTEUROPE_BAD/y=2026/m=01/d=01/h=00/m=00/macAddress=000D3A000001/PT1H.json";
     upload(&client, bad_name, b"this is not JSON at all\n".to_vec()).await;
-    let replaced = good[0].strip_prefix(&top).unwrap().to_string_lossy().into_owned();
+    let rel = |p: &Path| p.strip_prefix(&top).unwrap().to_string_lossy().into_owned();
+    // Two small blobs are later replaced by the content of the largest one: one by a new
+    // block list (Azure keeps its creation time: only the bytes before the consumed offset
+    // tell), one by a new upload.
+    let by_blocks = rel(&good[0]);
+    let by_upload = rel(&good[1]);
+    let larger = std::fs::read(good.last().unwrap()).unwrap();
 
     let out = tmp.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
@@ -524,34 +531,50 @@ async fn azure_blob_bad_and_replaced_blobs_go_to_dead_letters() {
     let expected = summary_rows(&once.join("parquet")).await;
 
     let child = start_daemon(&cfg, &out);
-    let replaced_object = format!("{container}/{replaced}");
-    wait_logged(&out, "the blob to be replaced was read", Duration::from_secs(60), || {
-        !reads_of(&out, &replaced_object).is_empty()
-    });
+    for name in [&by_blocks, &by_upload] {
+        let object = format!("{container}/{name}");
+        wait_logged(&out, "the blobs to be replaced were read", Duration::from_secs(60), || {
+            !reads_of(&out, &object).is_empty()
+        });
+    }
     wait_for_rows(&out, &expected, "good blobs next to a bad one").await;
-    // Replace one blob by different content (another blob's): a dead letter, no double count.
-    upload(&client, &replaced, std::fs::read(&good[1]).unwrap()).await;
+    let blocks = client.blob_client(&by_blocks).block_blob_client();
+    blocks
+        .stage_block(b"new000001", larger.len() as u64, RequestContent::from(larger.clone()), None)
+        .await
+        .unwrap();
+    let list = BlockLookupList {
+        latest: Some(vec![b"new000001".to_vec()]),
+        ..Default::default()
+    };
+    blocks
+        .commit_block_list(list.try_into().unwrap(), None)
+        .await
+        .unwrap();
+    upload(&client, &by_upload, larger.clone()).await;
     let dead_path = out.join("deadletter.jsonl");
-    wait_logged(&out, "dead letters for the bad and the replaced blob", Duration::from_secs(60), || {
+    wait_logged(&out, "dead letters for the bad and the replaced blobs", Duration::from_secs(60), || {
         let d = std::fs::read_to_string(&dead_path).unwrap_or_default();
-        d.contains("blob_replaced") && d.contains(bad_name)
+        d.matches("blob_replaced").count() == 2 && d.contains(bad_name)
     });
-    // Summaries are still those of the good blobs as first read.
+    // Summaries are still those of the good blobs as first read: nothing counted twice.
     std::thread::sleep(Duration::from_secs(1));
     let actual = summary_rows(&out.join("parquet")).await;
-    assert_same_rows(&actual, &expected, "after a bad and a replaced blob");
+    assert_same_rows(&actual, &expected, "after a bad and two replaced blobs");
     stop_daemon(child, &out);
     let dead: Vec<serde_json::Value> = std::fs::read_to_string(&dead_path)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let replaced_dl = dead
-        .iter()
-        .find(|d| d["kind"] == "blob_replaced")
-        .expect("a blob_replaced dead letter");
-    assert_eq!(replaced_dl["object"], replaced_object.as_str());
-    assert!(replaced_dl["offset"].as_u64().unwrap() > 0);
+    for name in [&by_blocks, &by_upload] {
+        let object = format!("{container}/{name}");
+        let dl = dead
+            .iter()
+            .find(|d| d["kind"] == "blob_replaced" && d["object"] == object.as_str())
+            .unwrap_or_else(|| panic!("no blob_replaced dead letter for {object}: {dead:?}"));
+        assert!(dl["offset"].as_u64().unwrap() > 0);
+    }
     let bad_object = format!("{container}/{bad_name}");
     assert!(
         dead.iter().any(|d| d["object"] == bad_object.as_str()),
