@@ -96,9 +96,19 @@ async fn azure_probe_full_and_none() {
     let c = &wrong.checks[0];
     assert!(!c.ok);
     let err = c.error.as_deref().unwrap();
-    assert!(err.contains("403") && err.contains("AuthorizationFailure"), "{err}");
-    assert!(c.fix.as_deref().unwrap().contains("Storage Blob Data Reader"));
-    assert!(!format!("{wrong:?}").contains("sig="), "a signature leaked: {wrong:?}");
+    assert!(
+        err.contains("403") && err.contains("AuthorizationFailure"),
+        "{err}"
+    );
+    assert!(c
+        .fix
+        .as_deref()
+        .unwrap()
+        .contains("Storage Blob Data Reader"));
+    assert!(
+        !format!("{wrong:?}").contains("sig="),
+        "a signature leaked: {wrong:?}"
+    );
 
     // Read but no list permission: the list check says what is missing.
     let no_list = az.probe(&container, &az.key, "r").await;
@@ -106,7 +116,10 @@ async fn azure_probe_full_and_none() {
     let c = &no_list.checks[0];
     assert!(c.resource.contains("list blobs"));
     assert!(
-        c.error.as_deref().unwrap().contains("AuthorizationPermissionMismatch"),
+        c.error
+            .as_deref()
+            .unwrap()
+            .contains("AuthorizationPermissionMismatch"),
         "{c:?}"
     );
     assert!(c.fix.as_deref().unwrap().contains("sp=rl"));
@@ -116,14 +129,20 @@ async fn azure_probe_full_and_none() {
     assert!(!missing.readable);
     let c = &missing.checks[0];
     assert!(
-        c.error.as_deref().unwrap().contains("404 ContainerNotFound"),
+        c.error
+            .as_deref()
+            .unwrap()
+            .contains("404 ContainerNotFound"),
         "{c:?}"
     );
     assert!(c.fix.as_deref().unwrap().contains("does not exist"));
 
     // An empty container is readable (nothing to read yet): the list check alone.
     let empty = unique("empty");
-    az.client(&empty, &az.key, "rwdlac").create(None).await.unwrap();
+    az.client(&empty, &az.key, "rwdlac")
+        .create(None)
+        .await
+        .unwrap();
     let status = az.probe(&empty, &az.key, "rl").await;
     assert!(status.readable && status.checks.len() == 1, "{status:#?}");
 

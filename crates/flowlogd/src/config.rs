@@ -233,9 +233,12 @@ impl Config {
                     p.fix,
                 ));
             }
-            let earlier = self.sources.local.iter().map(|o| &o.name).chain(
-                self.sources.azure_blob[..i].iter().map(|o| &o.name),
-            );
+            let earlier = self
+                .sources
+                .local
+                .iter()
+                .map(|o| &o.name)
+                .chain(self.sources.azure_blob[..i].iter().map(|o| &o.name));
             if earlier.into_iter().any(|n| *n == s.name) {
                 issues.push(ConfigIssue::new(
                     format!("sources.azure_blob[{i}].name"),

@@ -87,7 +87,10 @@ fn hours_ago(hours_ago: i64) -> String {
     let t = now - now.rem_euclid(3600) - hours_ago * 3600;
     let days = t.div_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:00:00Z", t.rem_euclid(86_400) / 3600)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:00:00Z",
+        t.rem_euclid(86_400) / 3600
+    )
 }
 
 /// Days since 1970-01-01 → (year, month, day) (H. Hinnant's algorithm).
@@ -100,7 +103,15 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let mp = (5 * doy + 2) / 153;
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 fn gen_azure(dir: &Path, formats: &str, start: &str, hours: u32, tuples: u64, seed: u64) {
@@ -300,12 +311,20 @@ async fn azure_blob_continuous_equals_once_over_local_files() {
         "{nsg}/{}",
         first.strip_prefix(&nsg_top).unwrap().to_string_lossy()
     );
-    wait_logged(&out, "the first blobs read", Duration::from_secs(60), || {
-        !reads_of(&out, &first_object).is_empty()
-    });
+    wait_logged(
+        &out,
+        "the first blobs read",
+        Duration::from_secs(60),
+        || !reads_of(&out, &first_object).is_empty(),
+    );
     upload_tree(&nsg_client, &nsg_top, nsg_late).await;
     upload_tree(&vnet_client, &vnet_top, vnet_late).await;
-    wait_for_rows(&out, &expected, "continuous Azure Blob vs --once over local files").await;
+    wait_for_rows(
+        &out,
+        &expected,
+        "continuous Azure Blob vs --once over local files",
+    )
+    .await;
     stop_daemon(child, &out);
     let dead = std::fs::read_to_string(out.join("deadletter.jsonl")).unwrap_or_default();
     assert!(dead.is_empty(), "unexpected dead letters:\n{dead}");
@@ -315,14 +334,24 @@ async fn azure_blob_continuous_equals_once_over_local_files() {
     std::fs::create_dir_all(&backfill).unwrap();
     let cfg = backfill.join("flowlogd.toml");
     std::fs::write(&cfg, config(&backfill, &sources)).unwrap();
-    let output = run_ok(&["run", "--once", "--quiet", "--config", cfg.to_str().unwrap()]);
+    let output = run_ok(&[
+        "run",
+        "--once",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
     let acct = accounting(&output.stdout);
     assert_eq!(
         acct["objects"].parse::<usize>().unwrap(),
         nsg_files.len() + vnet_files.len()
     );
     let actual = summary_rows(&backfill.join("parquet")).await;
-    assert_same_rows(&actual, &expected, "run --once from Azure Blob vs local files");
+    assert_same_rows(
+        &actual,
+        &expected,
+        "run --once from Azure Blob vs local files",
+    );
 }
 
 /// One `PT1H.json` written like Azure does: a `{"records":[` block, one block per batch of
@@ -431,7 +460,11 @@ async fn azure_blob_growing_blob_reads_only_new_bytes() {
         records.len()
     );
     let top = all.join("insights-logs-networksecuritygroupflowevent");
-    let name = src.strip_prefix(&top).unwrap().to_string_lossy().into_owned();
+    let name = src
+        .strip_prefix(&top)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
 
     let (container, client) = az.container("grow").await;
     let object = format!("{container}/{name}");
@@ -454,9 +487,12 @@ async fn azure_blob_growing_blob_reads_only_new_bytes() {
     let mut commits = 1;
     loop {
         let want = commits;
-        wait_logged(&out, "a read of the new blocks", Duration::from_secs(60), || {
-            reads_of(&out, &object).len() >= want
-        });
+        wait_logged(
+            &out,
+            "a read of the new blocks",
+            Duration::from_secs(60),
+            || reads_of(&out, &object).len() >= want,
+        );
         if blob.written == blob.records.len() {
             break;
         }
@@ -533,14 +569,22 @@ async fn azure_blob_bad_and_replaced_blobs_go_to_dead_letters() {
     let child = start_daemon(&cfg, &out);
     for name in [&by_blocks, &by_upload] {
         let object = format!("{container}/{name}");
-        wait_logged(&out, "the blobs to be replaced were read", Duration::from_secs(60), || {
-            !reads_of(&out, &object).is_empty()
-        });
+        wait_logged(
+            &out,
+            "the blobs to be replaced were read",
+            Duration::from_secs(60),
+            || !reads_of(&out, &object).is_empty(),
+        );
     }
     wait_for_rows(&out, &expected, "good blobs next to a bad one").await;
     let blocks = client.blob_client(&by_blocks).block_blob_client();
     blocks
-        .stage_block(b"new000001", larger.len() as u64, RequestContent::from(larger.clone()), None)
+        .stage_block(
+            b"new000001",
+            larger.len() as u64,
+            RequestContent::from(larger.clone()),
+            None,
+        )
         .await
         .unwrap();
     let list = BlockLookupList {
@@ -553,10 +597,15 @@ async fn azure_blob_bad_and_replaced_blobs_go_to_dead_letters() {
         .unwrap();
     upload(&client, &by_upload, larger.clone()).await;
     let dead_path = out.join("deadletter.jsonl");
-    wait_logged(&out, "dead letters for the bad and the replaced blobs", Duration::from_secs(60), || {
-        let d = std::fs::read_to_string(&dead_path).unwrap_or_default();
-        d.matches("blob_replaced").count() == 2 && d.contains(bad_name)
-    });
+    wait_logged(
+        &out,
+        "dead letters for the bad and the replaced blobs",
+        Duration::from_secs(60),
+        || {
+            let d = std::fs::read_to_string(&dead_path).unwrap_or_default();
+            d.matches("blob_replaced").count() == 2 && d.contains(bad_name)
+        },
+    );
     // Summaries are still those of the good blobs as first read: nothing counted twice.
     std::thread::sleep(Duration::from_secs(1));
     let actual = summary_rows(&out.join("parquet")).await;

@@ -31,17 +31,31 @@ fn grant(extra: &[&str]) -> std::process::Output {
 #[test]
 fn azure_grant_az_script_is_least_privilege() {
     let out = grant(&[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let script = String::from_utf8(out.stdout).unwrap();
     let account = format!(
         "/subscriptions/{SUB}/resourceGroups/rg-flowlogs/providers/Microsoft.Storage/storageAccounts/flowlogsacct"
     );
-    assert!(script.contains(&format!("ACCOUNT_SCOPE='{account}'")), "{script}");
+    assert!(
+        script.contains(&format!("ACCOUNT_SCOPE='{account}'")),
+        "{script}"
+    );
     assert!(script.contains(&format!("ASSIGNEE='{ASSIGNEE}'")));
     // One container-scoped data-reader assignment per flow-log container, one Reader on the
     // Network Watcher resource group, nothing else.
-    assert_eq!(script.matches("az role assignment create").count(), 3, "{script}");
-    assert_eq!(script.matches("--role 'Storage Blob Data Reader'").count(), 2);
+    assert_eq!(
+        script.matches("az role assignment create").count(),
+        3,
+        "{script}"
+    );
+    assert_eq!(
+        script.matches("--role 'Storage Blob Data Reader'").count(),
+        2
+    );
     for c in [
         "insights-logs-flowlogflowevent",
         "insights-logs-networksecuritygroupflowevent",
@@ -56,7 +70,12 @@ fn azure_grant_az_script_is_least_privilege() {
     assert!(script.contains(&format!(
         "--role 'Reader' \\\n  --scope '/subscriptions/{SUB}/resourceGroups/NetworkWatcherRG'"
     )));
-    for broad in ["Contributor", "Owner", "Storage Blob Data Owner", "listKeys"] {
+    for broad in [
+        "Contributor",
+        "Owner",
+        "Storage Blob Data Owner",
+        "listKeys",
+    ] {
         assert!(!script.contains(broad), "{broad} in:\n{script}");
     }
     // The script is valid bash.
@@ -64,7 +83,11 @@ fn azure_grant_az_script_is_least_privilege() {
     let path = dir.path().join("grant.sh");
     std::fs::write(&path, &script).unwrap();
     let check = Command::new("bash").arg("-n").arg(&path).output().unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
 }
 
 #[test]
@@ -77,10 +100,16 @@ fn azure_grant_powershell_and_one_container() {
         "--network-watcher-resource-group",
         "rg-watchers",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let script = String::from_utf8(out.stdout).unwrap();
     assert!(script.contains(&format!("Set-AzContext -Subscription '{SUB}'")));
-    assert!(script.contains("New-AzRoleAssignment -ObjectId $Assignee -RoleDefinitionName $Role -Scope $Scope"));
+    assert!(script.contains(
+        "New-AzRoleAssignment -ObjectId $Assignee -RoleDefinitionName $Role -Scope $Scope"
+    ));
     assert_eq!(script.matches("\nGrant-Role ").count(), 2, "{script}");
     assert!(script.contains(
         "Grant-Role 'Storage Blob Data Reader' \"$AccountScope/blobServices/default/containers/insights-logs-flowlogflowevent\""
@@ -92,8 +121,18 @@ fn azure_grant_powershell_and_one_container() {
     // A sign-in name is assigned by -SignInName.
     let out = Command::new(bin())
         .args([
-            "access", "grant", "azure", "--subscription", SUB, "--resource-group", "rg",
-            "--storage-account", "flowlogsacct", "--assignee", "ops@example.com", "--shell",
+            "access",
+            "grant",
+            "azure",
+            "--subscription",
+            SUB,
+            "--resource-group",
+            "rg",
+            "--storage-account",
+            "flowlogsacct",
+            "--assignee",
+            "ops@example.com",
+            "--shell",
             "powershell",
         ])
         .output()
@@ -105,8 +144,17 @@ fn azure_grant_powershell_and_one_container() {
 fn azure_grant_refuses_bad_names() {
     let out = Command::new(bin())
         .args([
-            "access", "grant", "azure", "--subscription", SUB, "--resource-group", "rg",
-            "--storage-account", "Bad_Account", "--assignee", "x'; rm -rf /",
+            "access",
+            "grant",
+            "azure",
+            "--subscription",
+            SUB,
+            "--resource-group",
+            "rg",
+            "--storage-account",
+            "Bad_Account",
+            "--assignee",
+            "x'; rm -rf /",
         ])
         .output()
         .unwrap();

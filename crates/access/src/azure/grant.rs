@@ -72,7 +72,9 @@ impl AzureGrant {
         }
         for c in &self.containers {
             if !ok(c, "") || c.chars().any(|ch| ch.is_ascii_uppercase()) {
-                out.push(format!("--container {c:?}: lower-case letters, digits and '-'"));
+                out.push(format!(
+                    "--container {c:?}: lower-case letters, digits and '-'"
+                ));
             }
         }
         if !ok(&self.assignee, "@._") {
@@ -112,12 +114,17 @@ fn az_script(g: &AzureGrant) -> String {
     let mut s = String::new();
     s.push_str("#!/usr/bin/env bash\n");
     s.push_str("# flowlogd: least-privilege read access to Azure flow logs.\n");
-    s.push_str("#  - Storage Blob Data Reader on each flow-log container (list + read blobs only)\n");
+    s.push_str(
+        "#  - Storage Blob Data Reader on each flow-log container (list + read blobs only)\n",
+    );
     s.push_str("#  - Reader on the Network Watcher resource group (flow-log configurations, for `flowlogd inventory`)\n");
     s.push_str("set -euo pipefail\n\n");
     s.push_str(&format!("ASSIGNEE='{}'\n", g.assignee));
     s.push_str(&format!("ACCOUNT_SCOPE='{}'\n\n", g.account_scope()));
-    s.push_str(&format!("az account set --subscription '{}'\n\n", g.subscription));
+    s.push_str(&format!(
+        "az account set --subscription '{}'\n\n",
+        g.subscription
+    ));
     for c in &g.containers {
         s.push_str(&format!(
             "az role assignment create --assignee \"$ASSIGNEE\" --role 'Storage Blob Data Reader' \\\n  --scope \"$ACCOUNT_SCOPE/blobServices/default/containers/{c}\"\n"
@@ -137,13 +144,20 @@ fn powershell_script(g: &AzureGrant) -> String {
         "-ObjectId $Assignee"
     };
     let mut s = String::new();
-    s.push_str("# flowlogd: least-privilege read access to Azure flow logs (Az PowerShell module).\n");
-    s.push_str("#  - Storage Blob Data Reader on each flow-log container (list + read blobs only)\n");
+    s.push_str(
+        "# flowlogd: least-privilege read access to Azure flow logs (Az PowerShell module).\n",
+    );
+    s.push_str(
+        "#  - Storage Blob Data Reader on each flow-log container (list + read blobs only)\n",
+    );
     s.push_str("#  - Reader on the Network Watcher resource group (flow-log configurations, for `flowlogd inventory`)\n");
     s.push_str("$ErrorActionPreference = 'Stop'\n\n");
     s.push_str(&format!("$Assignee = '{}'\n", g.assignee));
     s.push_str(&format!("$AccountScope = '{}'\n\n", g.account_scope()));
-    s.push_str(&format!("Set-AzContext -Subscription '{}' | Out-Null\n\n", g.subscription));
+    s.push_str(&format!(
+        "Set-AzContext -Subscription '{}' | Out-Null\n\n",
+        g.subscription
+    ));
     s.push_str("function Grant-Role($Role, $Scope) {\n");
     s.push_str(&format!(
         "  if (-not (Get-AzRoleAssignment {who} -RoleDefinitionName $Role -Scope $Scope -ErrorAction SilentlyContinue)) {{\n"

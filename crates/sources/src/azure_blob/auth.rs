@@ -178,7 +178,10 @@ pub fn account_from_endpoint(endpoint: &str) -> String {
     let Ok(url) = Url::parse(endpoint) else {
         return String::new();
     };
-    if let Some(seg) = url.path_segments().and_then(|mut s| s.find(|p| !p.is_empty())) {
+    if let Some(seg) = url
+        .path_segments()
+        .and_then(|mut s| s.find(|p| !p.is_empty()))
+    {
         return seg.to_owned();
     }
     url.host_str()
@@ -315,7 +318,9 @@ fn required_url(cfg: &AzureBlobSourceConfig) -> Result<String, AuthError> {
 pub fn credential(kind: AzureCredentialKind) -> Result<Arc<dyn TokenCredential>, AuthError> {
     let err = |e: azure_core::Error| AuthError::Credential(e.to_string());
     Ok(match kind {
-        AzureCredentialKind::ManagedIdentity => ManagedIdentityCredential::new(None).map_err(err)?,
+        AzureCredentialKind::ManagedIdentity => {
+            ManagedIdentityCredential::new(None).map_err(err)?
+        }
         AzureCredentialKind::WorkloadIdentity => {
             WorkloadIdentityCredential::new(None).map_err(err)?
         }

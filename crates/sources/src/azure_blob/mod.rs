@@ -387,10 +387,7 @@ impl Source for AzureBlobSource {
                 let mut pager = client.list_blobs(Some(opts))?;
                 let mut out = Vec::new();
                 while let Some(item) = pager.try_next().await? {
-                    let size = item
-                        .properties
-                        .and_then(|p| p.content_length)
-                        .unwrap_or(0);
+                    let size = item.properties.and_then(|p| p.content_length).unwrap_or(0);
                     if let Some(n) = item.name {
                         out.push((format!("{container}/{n}"), size));
                     }
@@ -431,8 +428,8 @@ impl Source for AzureBlobSource {
             }
             let prev_listed = prev_listed.to_owned();
             let from = prev.as_ref().map(|e| e.consumed).unwrap_or(0);
-            let recreated = created_of(&prev_listed)
-                .is_some_and(|c| b.created_ns != 0 && c != b.created_ns);
+            let recreated =
+                created_of(&prev_listed).is_some_and(|c| b.created_ns != 0 && c != b.created_ns);
             let fetched_before = self.bytes_fetched;
             let outcome = if recreated || b.size < from {
                 Outcome::Replaced
@@ -482,7 +479,8 @@ impl Source for AzureBlobSource {
                         .at_offset(from),
                     )?;
                     match self.consume(&client, &b, 0, Vec::new(), false, tx)? {
-                        Outcome::Done(c, t) | Outcome::Interrupted {
+                        Outcome::Done(c, t)
+                        | Outcome::Interrupted {
                             consumed: c,
                             tail: t,
                             ..
@@ -497,7 +495,7 @@ impl Source for AzureBlobSource {
                 size: b.size,
                 version: ledger_version(&listed, &tail),
                 consumed,
-                stats: prev.as_ref().map(|e| e.stats.clone()).unwrap_or_default(),
+                stats: prev.as_ref().map(|e| e.stats).unwrap_or_default(),
             };
             tx.blocking_send(RawMessage::Ledger(entry.clone()))
                 .map_err(|_| SourceError::Closed)?;
