@@ -3,7 +3,7 @@
 //!   summaries as `run --once` over the same files in a local directory;
 //! - a `PT1H.json` that grows block by block between polls (Put Block + Put Block List
 //!   with a new `]}` tail, as Azure does) gives the same summaries as reading the final blob
-//!   once, and only the new bytes are fetched;
+//!   once, and only the new bytes are fetched, across a restart too;
 //! - a blob with bad JSON and a replaced blob go to the dead-letter output while the rest
 //!   is read.
 //!
@@ -166,7 +166,12 @@ path = "{out}/deadletter.jsonl"
 
 /// `flowlogd run` (continuous) with debug logs of the sources as JSON in `out/stderr.log`.
 fn start_daemon(cfg: &Path, out: &Path) -> Child {
-    let log = std::fs::File::create(out.join("stderr.log")).unwrap();
+    // Appended to: a restarted daemon logs after the first one.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out.join("stderr.log"))
+        .unwrap();
     Command::new(bin())
         .args(["run", "--config", cfg.to_str().unwrap()])
         .env("RUST_LOG", "info,flowlogd_sources=debug")
@@ -483,7 +488,7 @@ async fn azure_blob_growing_blob_reads_only_new_bytes() {
 
     let step = blob.records.len() / 4;
     blob.grow(&client, step).await;
-    let child = start_daemon(&cfg, &out);
+    let mut child = start_daemon(&cfg, &out);
     let mut commits = 1;
     loop {
         let want = commits;
@@ -495,6 +500,12 @@ async fn azure_blob_growing_blob_reads_only_new_bytes() {
         );
         if blob.written == blob.records.len() {
             break;
+        }
+        if commits == 2 {
+            // A restart in the middle: SIGTERM checkpoints, the new process resumes from the
+            // ledger (the read checks below prove it does not start over).
+            stop_daemon(child, &out);
+            child = start_daemon(&cfg, &out);
         }
         blob.grow(&client, step).await;
         commits += 1;
