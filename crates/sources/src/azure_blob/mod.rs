@@ -152,10 +152,17 @@ impl AzureBlobSource {
         cfg: AzureBlobSourceConfig,
         ledger: &BTreeMap<String, LedgerEntry>,
     ) -> Result<Self, SourceError> {
-        let auth = ContainerAuth::new(&cfg).map_err(|e| SourceError::Remote {
+        let mut auth = ContainerAuth::new(&cfg).map_err(|e| SourceError::Remote {
             target: format!("azure_blob source {}", cfg.name),
             message: e.to_string(),
         })?;
+        // A client that cannot be built (a token credential on an http:// endpoint, a bad
+        // URL) fails at startup rather than at every poll.
+        auth.client(SystemTime::now())
+            .map_err(|e| SourceError::Remote {
+                target: auth.display(),
+                message: e.to_string(),
+            })?;
         let ledger = ledger
             .values()
             .filter(|e| e.source == cfg.name)
