@@ -2,26 +2,26 @@
 //!
 //! Azure appends to an hour's `PT1H.json` in place (FORMATS.md §4): new blocks go in just
 //! before the closing `]}`, so the bytes already read never change and only the 2-byte tail
-//! moves. The ledger keeps, per blob, the offset just after the last complete record; a
-//! changed ETag means new data, read with one ranged GET from one byte before that offset
-//! (that byte must still be the `}` that closed the last record: if not, the blob was
-//! replaced). The ranged GET carries `If-Match` on the listed ETag, so a commit landing
-//! between listing and read is picked up by the next poll instead of being read torn.
+//! moves. The ledger keeps, per blob, the offset just after the last complete record and the
+//! 32 bytes before it; a changed ETag means new data, read with one ranged GET from those 32
+//! bytes on (they must be unchanged: if not, the blob was replaced). The ranged GET carries
+//! `If-Match` on the listed ETag, so a commit landing between listing and read is picked up
+//! by the next poll instead of being read torn.
 
 mod auth;
 mod config;
+mod credential;
 mod layout;
+mod ledger;
+mod read;
 
 use std::collections::{BTreeMap, HashMap};
-use std::num::NonZero;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use azure_core::http::{Etag, StatusCode};
-use azure_storage_blob::models::{BlobClientDownloadOptions, BlobContainerClientListBlobsOptions};
+use azure_storage_blob::models::BlobContainerClientListBlobsOptions;
 use azure_storage_blob::BlobContainerClient;
 use flowlogd_bus::{LedgerEntry, RawMessage, Sender};
-use flowlogd_formats::chunk::json_chunks;
 use flowlogd_formats::DeadLetter;
 use futures::TryStreamExt;
 
@@ -35,11 +35,9 @@ pub use config::{
 pub use layout::hour_start;
 
 use crate::error::SourceError;
-use crate::object::send_json;
 use crate::source::{Pending, ScanReport, Source};
-
-/// Smallest ranged read; grows when one record is larger.
-const MIN_READ_WINDOW: u64 = 8 << 20;
+use ledger::{created_of, ledger_version, split_version, Listed};
+use read::Outcome;
 
 pub struct AzureBlobSource {
     cfg: AzureBlobSourceConfig,
@@ -79,71 +77,6 @@ impl Runtime {
             Self::Owned(r) => r.block_on(f),
         }
     }
-}
-
-/// One listed blob.
-#[derive(Debug, Clone)]
-struct Listed {
-    name: String,
-    object: String,
-    size: u64,
-    etag: Option<Etag>,
-    /// Creation time (ns): a blob deleted and written again gets a new one.
-    created_ns: i128,
-}
-
-impl Listed {
-    fn version(&self) -> String {
-        format!(
-            "{}|{}",
-            self.created_ns,
-            self.etag.as_ref().map(|e| e.as_ref()).unwrap_or("")
-        )
-    }
-}
-
-fn created_of(version: &str) -> Option<i128> {
-    version
-        .split_once('|')
-        .and_then(|(c, _)| c.parse().ok())
-        .filter(|c| *c != 0)
-}
-
-/// Bytes before the consumed offset kept in the ledger: on the next read they must still be
-/// there, or the blob was replaced (a `}` alone would also match inside a record).
-const TAIL_CHECK: usize = 32;
-
-/// What the ledger's `version` holds: creation time, ETag, and the hex of the bytes just
-/// before the consumed offset.
-fn ledger_version(listed: &str, tail: &[u8]) -> String {
-    let hex: String = tail.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{listed}|{hex}")
-}
-
-/// (listed version, tail bytes) of a ledger version.
-fn split_version(v: &str) -> (&str, Vec<u8>) {
-    let Some((listed, hex)) = v.rsplit_once('|').filter(|(l, _)| l.contains('|')) else {
-        return (v, Vec::new());
-    };
-    let tail = (0..hex.len() / 2)
-        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect();
-    (listed, tail)
-}
-
-/// How reading a blob from an offset ended.
-enum Outcome {
-    /// Read to the listed size: the offset after the last complete record, and the bytes
-    /// before it.
-    Done(u64, Vec<u8>),
-    /// The blob changed (412) or disappeared (404) after listing; read up to `consumed`.
-    Interrupted {
-        consumed: u64,
-        tail: Vec<u8>,
-        gone: bool,
-    },
-    /// The bytes before the offset are not those read before: different content.
-    Replaced,
 }
 
 impl AzureBlobSource {
@@ -232,113 +165,6 @@ impl AzureBlobSource {
         out.map_err(|e| self.remote(describe(&e)))
     }
 
-    /// Bytes `[start, start + len)` of a blob, only if its ETag is still `etag`.
-    fn get(
-        &mut self,
-        client: &BlobContainerClient,
-        b: &Listed,
-        start: u64,
-        len: u64,
-    ) -> Result<Result<Vec<u8>, StatusCode>, SourceError> {
-        let blob = client.blob_client(&b.name);
-        let opts = BlobClientDownloadOptions {
-            range: Some(azure_storage_blob::models::HttpRange::new(start, len)),
-            if_match: b.etag.clone(),
-            parallel: NonZero::new(1),
-            partition_size: usize::try_from(len).ok().and_then(NonZero::new),
-            ..Default::default()
-        };
-        let res = self.rt.block_on(async move {
-            let r = blob.download(Some(opts)).await?;
-            r.body.collect().await
-        });
-        match res {
-            Ok(bytes) => {
-                self.bytes_fetched += bytes.len() as u64;
-                tracing::debug!(source = %self.cfg.name, object = %b.object, offset = start, bytes = bytes.len(), "read blob range");
-                Ok(Ok(bytes.to_vec()))
-            }
-            Err(e) => match e.http_status() {
-                Some(s @ (StatusCode::PreconditionFailed | StatusCode::NotFound)) => Ok(Err(s)),
-                _ => Err(self.remote(format!("{}: {}", b.name, describe(&e)))),
-            },
-        }
-    }
-
-    /// Reads a blob from `from` to its listed size and sends its complete records (or only
-    /// finds the resume offset when `send` is false). `tail` holds the bytes before `from`
-    /// as read last time; they are fetched again and compared.
-    fn consume(
-        &mut self,
-        client: &BlobContainerClient,
-        b: &Listed,
-        from: u64,
-        mut tail: Vec<u8>,
-        send: bool,
-        tx: &Sender<RawMessage>,
-    ) -> Result<Outcome, SourceError> {
-        let mut pos = from;
-        let mut window = MIN_READ_WINDOW.max(4 * self.cfg.max_chunk_bytes as u64);
-        if (tail.len() as u64) > from {
-            tail.clear();
-        }
-        let mut check = tail.len();
-        while pos < b.size {
-            let start = pos - check as u64;
-            let end = b.size.min(pos.saturating_add(window));
-            let data = match self.get(client, b, start, end - start)? {
-                Ok(d) => d,
-                Err(status) => {
-                    return Ok(Outcome::Interrupted {
-                        consumed: pos,
-                        tail,
-                        gone: status == StatusCode::NotFound,
-                    })
-                }
-            };
-            if check > 0 {
-                if data.get(..check) != Some(&tail[..]) || !continues(&data[check..]) {
-                    return Ok(Outcome::Replaced);
-                }
-                check = 0;
-            }
-            let body = &data[(pos - start) as usize..];
-            let resume = if send {
-                send_json(
-                    &self.cfg.name,
-                    &b.object,
-                    pos,
-                    body,
-                    self.cfg.max_chunk_bytes,
-                    tx,
-                )?
-            } else {
-                json_chunks(&self.cfg.name, &b.object, pos, body, usize::MAX).1
-            };
-            let used = &body[..(resume - pos) as usize];
-            tail.extend_from_slice(&used[used.len().saturating_sub(TAIL_CHECK)..]);
-            tail.drain(..tail.len().saturating_sub(TAIL_CHECK));
-            if (start + data.len() as u64) < end {
-                // Shorter than asked: the blob shrank since listing; the next poll sees it.
-                return Ok(Outcome::Interrupted {
-                    consumed: resume,
-                    tail,
-                    gone: false,
-                });
-            }
-            if resume == pos && end < b.size {
-                // One record is larger than the window.
-                window = window.saturating_mul(2);
-                continue;
-            }
-            pos = resume;
-            if end >= b.size {
-                break;
-            }
-        }
-        Ok(Outcome::Done(pos, tail))
-    }
-
     fn dead_letter(&self, tx: &Sender<RawMessage>, dl: DeadLetter) -> Result<(), SourceError> {
         tracing::warn!(source = %self.cfg.name, object = %dl.object, kind = %dl.kind, reason = %dl.reason, "blob not read");
         tx.blocking_send(RawMessage::ObjectFailed(dl))
@@ -353,18 +179,6 @@ impl AzureBlobSource {
             .unwrap_or(0);
         layout::hour_start(&b.name)
             .is_some_and(|h| now < h + 3600 + self.cfg.settle_after_hour.as_secs() as i64)
-    }
-}
-
-/// Do the bytes at the resume offset continue a records array: nothing yet, `,{` (more
-/// records) or the `]}` tail at the end?
-fn continues(data: &[u8]) -> bool {
-    let mut rest = data.iter().filter(|c| !c.is_ascii_whitespace());
-    match rest.next() {
-        None => true,
-        Some(b',') => rest.next().is_none_or(|c| *c == b'{'),
-        Some(b']') => rest.next().is_none_or(|c| *c == b'}') && rest.next().is_none(),
-        Some(_) => false,
     }
 }
 
@@ -554,6 +368,7 @@ pub fn redact(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::read::continues;
     use super::*;
 
     #[test]
