@@ -641,3 +641,82 @@ async fn azure_blob_bad_and_replaced_blobs_go_to_dead_letters() {
         "no dead letter names {bad_object}: {dead:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn azure_blob_sas_auth_and_denied_access() {
+    let Some(az) = azurite("azure_blob_sas_auth_and_denied_access") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let all = tmp.path().join("all");
+    gen_azure(&all, "vnet", &hours_ago(3), 1, 500, 64);
+    let top = all.join("insights-logs-flowlogflowevent");
+    let blobs = files(&top);
+    let (container, client) = az.container("sas").await;
+    upload_tree(&client, &top, &blobs).await;
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let cfg = out.join("flowlogd.toml");
+    let source = format!(
+        r#"
+[[sources.azure_blob]]
+name = "azure-sas"
+container = "{container}"
+auth = "sas"
+account_url = "{}"
+sas_env = "FLOWLOGD_TEST_SAS"
+"#,
+        az.endpoint
+    );
+    std::fs::write(&cfg, config(&out, &source)).unwrap();
+    let run = |sas: &str| {
+        Command::new(bin())
+            .args([
+                "run",
+                "--once",
+                "--quiet",
+                "--config",
+                cfg.to_str().unwrap(),
+            ])
+            .env("FLOWLOGD_TEST_SAS", sas)
+            .output()
+            .unwrap()
+    };
+    let now = SystemTime::now();
+    let hour = Duration::from_secs(3600);
+
+    // Signed with another key: the run fails, naming the status, the code and what to do.
+    let wrong_key =
+        "AAAAAdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+    let bad = run(&account_sas(&az.account, wrong_key, "rl", now, hour).unwrap());
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("HTTP 403 AuthorizationFailure") && err.contains("authentication failed"),
+        "{err}"
+    );
+    assert!(!err.contains("sig="), "the SAS signature leaked: {err}");
+
+    // Read but not list: the fix names the role and the SAS permissions.
+    let no_list = run(&account_sas(&az.account, &az.key, "r", now, hour).unwrap());
+    assert!(!no_list.status.success());
+    let err = String::from_utf8_lossy(&no_list.stderr);
+    assert!(
+        err.contains("AuthorizationPermissionMismatch")
+            && err.contains("Storage Blob Data Reader")
+            && err.contains("sp=rl"),
+        "{err}"
+    );
+
+    // A valid read + list SAS reads every blob.
+    let ok = run(&account_sas(&az.account, &az.key, "rl", now, hour).unwrap());
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(
+        accounting(&ok.stdout)["objects"].parse::<usize>().unwrap(),
+        blobs.len()
+    );
+}

@@ -343,8 +343,20 @@ pub fn describe(e: &azure_core::Error) -> String {
         } => format!(" {c}"),
         _ => String::new(),
     };
+    let hint = match (e.http_status().map(u16::from), code.trim()) {
+        (Some(404), "ContainerNotFound") => {
+            " (check `container`: VNet flow logs go to insights-logs-flowlogflowevent, NSG flow logs to insights-logs-networksecuritygroupflowevent)"
+        }
+        (Some(403), "AuthorizationPermissionMismatch") => {
+            " (the credential may not list or read: assign Storage Blob Data Reader on the container, see `flowlogd access grant azure`, or use a SAS with sp=rl)"
+        }
+        (Some(401 | 403), _) => {
+            " (authentication failed: check the key, SAS or identity and its expiry)"
+        }
+        _ => "",
+    };
     match e.http_status() {
-        Some(s) => redact(&format!("HTTP {}{code}", u16::from(s))),
+        Some(s) => redact(&format!("HTTP {}{code}{hint}", u16::from(s))),
         None => redact(&e.to_string()),
     }
 }
