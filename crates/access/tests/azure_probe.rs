@@ -151,3 +151,39 @@ async fn azure_probe_full_and_none() {
     assert_eq!(json["cloud"], "azure");
     assert_eq!(json["checks"][0]["ok"], true);
 }
+
+#[tokio::test]
+async fn azure_probe_configured_sources() {
+    use flowlogd_access::azure::probe_source;
+    use flowlogd_sources::azure_blob::{AzureAuth, AzureBlobSourceConfig};
+    let Some(az) = azurite("azure_probe_configured_sources") else {
+        return;
+    };
+    let container = unique("src");
+    az.client(&container, &az.key, "rwdlac")
+        .create(None)
+        .await
+        .unwrap();
+    // The connection string scripts/emulators.sh exports: the key signs a read + list SAS.
+    let cfg = AzureBlobSourceConfig::new("azure-vnet", &container);
+    let status = probe_source(&cfg).await;
+    assert!(status.readable, "{status:#?}");
+    assert_eq!(status.account, az.account);
+
+    // A source whose secret is missing from the environment.
+    let mut cfg = AzureBlobSourceConfig::new("azure-sas", &container);
+    cfg.auth = AzureAuth::Sas;
+    cfg.account_url = Some(az.endpoint.clone());
+    cfg.sas_env = "FLOWLOGD_TEST_UNSET_SAS".into();
+    let status = probe_source(&cfg).await;
+    assert!(!status.readable);
+    assert_eq!(status.account, az.account);
+    let c = &status.checks[0];
+    assert!(
+        c.error
+            .as_deref()
+            .unwrap()
+            .contains("FLOWLOGD_TEST_UNSET_SAS"),
+        "{c:?}"
+    );
+}

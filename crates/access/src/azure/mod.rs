@@ -3,6 +3,8 @@
 
 mod grant;
 mod probe;
+mod source;
 
 pub use grant::{grant_script, AzureGrant, Shell};
 pub use probe::{probe_container, BLOB_READ_ACTION};
+pub use source::probe_source;
