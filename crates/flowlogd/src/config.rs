@@ -7,7 +7,7 @@ use flowlogd_formats::ParseOptions;
 use flowlogd_sinks::{
     DeadLetterSinkConfig, FirstSeenSinkConfig, JsonlSinkConfig, ParquetSinkConfig,
 };
-use flowlogd_sources::LocalDirConfig;
+use flowlogd_sources::{AzureBlobSourceConfig, LocalDirConfig};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -67,6 +67,9 @@ impl ParseConfig {
 pub struct SourcesConfig {
     #[serde(default)]
     pub local: Vec<LocalDirConfig>,
+    /// Azure Blob flow-log containers (NSG and VNet flow logs).
+    #[serde(default)]
+    pub azure_blob: Vec<AzureBlobSourceConfig>,
 }
 
 /// `[sinks]`
@@ -98,6 +101,7 @@ impl Config {
             parse: ParseConfig::default(),
             sources: SourcesConfig {
                 local: vec![LocalDirConfig::new(input)],
+                azure_blob: Vec::new(),
             },
             sinks: SinksConfig {
                 parquet: Some(ParquetSinkConfig {
@@ -198,7 +202,7 @@ impl Config {
                 "add a [[summaries]] table or set builtin_summaries = true",
             ));
         }
-        if self.sources.local.is_empty() {
+        if self.sources.local.is_empty() && self.sources.azure_blob.is_empty() {
             issues.push(ConfigIssue::new(
                 "sources",
                 "no source configured",
@@ -216,6 +220,28 @@ impl Config {
             if self.sources.local[..i].iter().any(|o| o.name == s.name) {
                 issues.push(ConfigIssue::new(
                     format!("sources.local[{i}].name"),
+                    format!("source name {:?} is used twice", s.name),
+                    "give every source a unique name",
+                ));
+            }
+        }
+        for (i, s) in self.sources.azure_blob.iter().enumerate() {
+            for p in s.problems() {
+                issues.push(ConfigIssue::new(
+                    format!("sources.azure_blob[{i}].{}", p.field),
+                    p.problem,
+                    p.fix,
+                ));
+            }
+            let earlier = self
+                .sources
+                .local
+                .iter()
+                .map(|o| &o.name)
+                .chain(self.sources.azure_blob[..i].iter().map(|o| &o.name));
+            if earlier.into_iter().any(|n| *n == s.name) {
+                issues.push(ConfigIssue::new(
+                    format!("sources.azure_blob[{i}].name"),
                     format!("source name {:?} is used twice", s.name),
                     "give every source a unique name",
                 ));

@@ -17,7 +17,7 @@ use flowlogd_engine::{
 use flowlogd_formats::{DeadLetter, ParseOptions};
 use flowlogd_ops::progress::Progress;
 use flowlogd_sinks::{DeadLetterSink, FirstSeenSink, JsonlSink, ParquetSink, SummarySink};
-use flowlogd_sources::{LocalDirSource, Source};
+use flowlogd_sources::{AzureBlobSource, LocalDirSource, Source};
 use futures::StreamExt;
 use tokio::sync::watch;
 
@@ -66,7 +66,7 @@ pub async fn run(
     let (raw_tx, raw_rx) = channel::<RawMessage>(parallelism * 4);
     let (part_tx, mut part_rx) = channel::<PartialMessage>(parallelism * 4);
     let parse_opts = cfg.parse.options();
-    let sources = build_sources(&cfg, &parse_opts, agg.ledger());
+    let sources = build_sources(&cfg, &parse_opts, agg.ledger())?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let source_task = spawn_sources(sources, raw_tx, opts.mode, opts.progress, stop.clone());
@@ -222,7 +222,7 @@ fn build_sources(
     cfg: &Config,
     parse_opts: &ParseOptions,
     ledger: &std::collections::BTreeMap<String, flowlogd_bus::LedgerEntry>,
-) -> Vec<Box<dyn Source>> {
+) -> anyhow::Result<Vec<Box<dyn Source>>> {
     let mut sources: Vec<Box<dyn Source>> = Vec::new();
     for s in &cfg.sources.local {
         sources.push(Box::new(LocalDirSource::new(
@@ -231,7 +231,12 @@ fn build_sources(
             ledger,
         )));
     }
-    sources
+    for s in &cfg.sources.azure_blob {
+        let src = AzureBlobSource::new(s.clone(), ledger)
+            .with_context(|| format!("setting up Azure Blob source {:?}", s.name))?;
+        sources.push(Box::new(src));
+    }
+    Ok(sources)
 }
 
 fn spawn_sources(

@@ -10,6 +10,9 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
+    /// Listing or reading cloud storage failed (the message names status and error code).
+    #[error("{target}: {message}")]
+    Remote { target: String, message: String },
     #[error("the pipeline stopped receiving (shutting down)")]
     Closed,
 }

@@ -5,13 +5,16 @@
 //! [`flowlogd_bus::LedgerEntry`] saying how far the object is consumed. The ledger lives in
 //! the engine's checkpoint, so a restarted source resumes exactly where the state is.
 //!
-//! Sources: [`localdir`] (a directory tree that files are dropped into or grow in).
+//! Sources: [`localdir`] (a directory tree that files are dropped into or grow in) and
+//! [`azure_blob`] (NSG and VNet flow-log containers in Azure Blob storage).
 
+pub mod azure_blob;
 pub mod error;
 pub mod localdir;
 pub mod object;
 pub mod source;
 
+pub use azure_blob::{AzureBlobSource, AzureBlobSourceConfig};
 pub use error::SourceError;
 pub use localdir::{LocalDirConfig, LocalDirSource};
 pub use source::{Pending, ScanReport, Source};

@@ -1,5 +1,6 @@
 //! Subcommands. One file per command; `run` dispatches.
 
+pub mod access_azure;
 pub mod gen;
 pub mod parse;
 pub mod query;
@@ -39,6 +40,8 @@ pub enum Command {
     ValidateConfig(validate::ValidateArgs),
     /// Print the normalized flow schema (and derived columns) as a Markdown table.
     Schema(schema::SchemaArgs),
+    /// What flowlogd may read in the clouds, and the grants that fix what is missing.
+    Access(access_azure::AccessArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -49,5 +52,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(a) => query::run(a),
         Command::ValidateConfig(a) => validate::run(a),
         Command::Schema(a) => schema::run(a),
+        Command::Access(a) => access_azure::run(a),
     }
 }
