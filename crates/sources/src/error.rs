@@ -10,6 +10,9 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
+    /// A cloud request that failed after its retries (listing, reading, a queue).
+    #[error("{target}: {message}")]
+    Remote { target: String, message: String },
     #[error("the pipeline stopped receiving (shutting down)")]
     Closed,
 }
