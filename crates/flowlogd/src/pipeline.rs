@@ -231,6 +231,14 @@ fn build_sources(
             ledger,
         )));
     }
+    for s in &cfg.sources.s3 {
+        sources.push(Box::new(flowlogd_sources::S3Source::new(
+            s.clone(),
+            parse_opts.clone(),
+            ledger,
+            tokio::runtime::Handle::current(),
+        )));
+    }
     sources
 }
 

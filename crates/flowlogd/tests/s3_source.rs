@@ -1,0 +1,209 @@
+//! The S3 source against moto: objects that exist at start are found by listing, objects
+//! uploaded later by S3 event notifications on SQS; redelivered notifications count
+//! nothing twice; the final summaries equal `run --once` over the same files from a local
+//! directory, and so does `run --once` over the bucket. Skips when MOTO_ENDPOINT is unset.
+
+mod aws_common;
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use aws_common::*;
+use common::*;
+use serde_json::json;
+
+pub struct Fixture {
+    pub tmp: tempfile::TempDir,
+    pub data: PathBuf,
+    pub files: Vec<PathBuf>,
+    pub bucket: String,
+    pub expected: Vec<String>,
+    pub expected_acct: std::collections::BTreeMap<String, String>,
+}
+
+/// Sample AWS objects (text, gzip, Parquet) ending three hours ago, and `run --once` over
+/// them from a local directory.
+pub async fn fixture(seed: u64) -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    run_ok(&[
+        "gen",
+        "--out",
+        data.to_str().unwrap(),
+        "--records",
+        "12000",
+        "--start",
+        &hour_ago(6),
+        "--hours",
+        "3",
+        "--seed",
+        &seed.to_string(),
+        "--formats",
+        "aws-v2,aws-v5,aws-parquet",
+    ]);
+    let files = files(&data);
+    let once = tmp.path().join("once");
+    let out = run_once(&data, &once);
+    let expected = all_output_rows(&once.join("parquet")).await;
+    assert!(!expected.is_empty());
+    Fixture {
+        bucket: unique("flowlogs"),
+        expected_acct: accounting(&out.stdout),
+        tmp,
+        data,
+        files,
+        expected,
+    }
+}
+
+pub fn key_of(f: &Fixture, file: &Path) -> String {
+    format!(
+        "custom/{}",
+        file.strip_prefix(&f.data).unwrap().to_string_lossy()
+    )
+}
+
+pub fn put_steps(f: &Fixture, files: &[PathBuf]) -> Vec<serde_json::Value> {
+    files
+        .iter()
+        .map(|p| json!({"op": "put", "bucket": f.bucket, "key": key_of(f, p), "path": p}))
+        .collect()
+}
+
+pub fn config(f: &Fixture, out: &Path, endpoint: &str, queue: Option<&str>) -> PathBuf {
+    let queue = queue
+        .map(|q| format!("sqs_queue_url = \"{q}\"\n"))
+        .unwrap_or_default();
+    let text = format!(
+        r#"
+state_dir = "{out}/state"
+[engine]
+tick = "1s"
+grace = "20m"
+retention = "48h"
+checkpoint_interval = "300ms"
+[[sources.s3]]
+name = "s3"
+bucket = "{bucket}"
+prefix = "custom"
+region = "us-east-1"
+endpoint_url = "{endpoint}"
+force_path_style = true
+list_interval = "1h"
+visibility_timeout = "30s"
+{queue}
+[sinks.parquet]
+path = "{out}/parquet"
+[sinks.dead_letter]
+path = "{out}/deadletter.jsonl"
+"#,
+        out = out.display(),
+        bucket = f.bucket,
+    );
+    std::fs::create_dir_all(out).unwrap();
+    let path = out.join("flowlogd.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// An S3 notification as S3 sends it (keys form-encoded).
+pub fn notification(bucket: &str, key: &str) -> String {
+    let enc: String = key
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            b' ' => "+".into(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": enc, "size": 1, "eTag": "x"}}}]})
+    .to_string()
+}
+
+fn rows_now(rt: &tokio::runtime::Handle, dir: &Path) -> Vec<String> {
+    if !dir.exists() {
+        return Vec::new();
+    }
+    let dir = dir.to_path_buf();
+    std::thread::scope(|s| {
+        s.spawn(|| rt.block_on(all_output_rows(&dir)))
+            .join()
+            .unwrap_or_default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn listing_then_sqs_equals_run_once_and_redelivery_counts_once() {
+    let Some(moto) = moto("listing_then_sqs_equals_run_once_and_redelivery_counts_once") else {
+        return;
+    };
+    let f = fixture(7).await;
+    let (listed, notified): (Vec<_>, Vec<_>) =
+        f.files.iter().cloned().enumerate().partition(|(i, _)| i % 2 == 0);
+    let listed: Vec<PathBuf> = listed.into_iter().map(|(_, p)| p).collect();
+    let notified: Vec<PathBuf> = notified.into_iter().map(|(_, p)| p).collect();
+
+    // Objects that exist before notifications are configured: only listing can find them.
+    let mut setup = vec![json!({"op": "create_bucket", "bucket": f.bucket})];
+    setup.extend(put_steps(&f, &listed));
+    setup.push(json!({"op": "create_queue", "name": unique("events")}));
+    let r = steps(json!(setup));
+    let queue = r.last().unwrap().as_str().unwrap().to_owned();
+    steps(json!([{"op": "notify", "bucket": f.bucket, "queue_url": queue}]));
+
+    let out = f.tmp.path().join("cont");
+    let cfg = config(&f, &out, &moto, Some(&queue));
+    let child = Command::new(bin())
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The listing interval is an hour: what arrives now comes through the queue.
+    std::thread::sleep(Duration::from_secs(2));
+    steps(json!(put_steps(&f, &notified)));
+    let rt = tokio::runtime::Handle::current();
+    let parquet = out.join("parquet");
+    wait_for("summaries equal to run --once", Duration::from_secs(120), || {
+        rows_now(&rt, &parquet) == f.expected
+    });
+
+    // Redelivered and duplicate notifications (of listed and of notified objects).
+    let dups: Vec<_> = listed
+        .iter()
+        .take(3)
+        .chain(notified.iter().take(3))
+        .map(|p| json!({"op": "send", "queue_url": queue, "body": notification(&f.bucket, &key_of(&f, p))}))
+        .collect();
+    steps(json!(dups));
+    wait_for("queue drained", Duration::from_secs(60), || {
+        let d = &steps(json!([{"op": "queue_depth", "queue_url": queue}]))[0];
+        d["ApproximateNumberOfMessages"] == 0 && d["ApproximateNumberOfMessagesNotVisible"] == 0
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    send_sigterm(child.id());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let acct = accounting(&output.stdout);
+    for k in ["objects", "records_in", "records_summarized", "failed_objects"] {
+        assert_eq!(acct[k], f.expected_acct[k], "{k}: {acct:?}\n{stderr}");
+    }
+    assert_eq!(acct["duplicate_chunks"], "0", "objects were read twice: {acct:?}");
+    assert_same_rows(&rows_now(&rt, &parquet), &f.expected, "S3 continuous vs --once");
+
+    // A backfill over the bucket gives the same.
+    let once = f.tmp.path().join("s3once");
+    let cfg = config(&f, &once, &moto, None);
+    let o = run_ok(&["run", "--once", "--quiet", "--config", cfg.to_str().unwrap()]);
+    let acct = accounting(&o.stdout);
+    assert_eq!(acct["objects"], f.expected_acct["objects"]);
+    assert_same_rows(
+        &all_output_rows(&once.join("parquet")).await,
+        &f.expected,
+        "S3 --once vs local --once",
+    );
+}
