@@ -25,7 +25,7 @@ pub struct Fixture {
 
 /// Sample AWS objects (text, gzip, Parquet) ending three hours ago, and `run --once` over
 /// them from a local directory.
-pub async fn fixture(seed: u64) -> Fixture {
+pub async fn fixture(seed: u64, hours: u32) -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     run_ok(&[
@@ -35,9 +35,9 @@ pub async fn fixture(seed: u64) -> Fixture {
         "--records",
         "12000",
         "--start",
-        &hour_ago(6),
+        &hour_ago(3 + hours as i64),
         "--hours",
-        "3",
+        &hours.to_string(),
         "--seed",
         &seed.to_string(),
         "--formats",
@@ -140,7 +140,7 @@ async fn listing_then_sqs_equals_run_once_and_redelivery_counts_once() {
     let Some(moto) = moto("listing_then_sqs_equals_run_once_and_redelivery_counts_once") else {
         return;
     };
-    let f = fixture(7).await;
+    let f = fixture(7, 3).await;
     let (listed, notified): (Vec<_>, Vec<_>) =
         f.files.iter().cloned().enumerate().partition(|(i, _)| i % 2 == 0);
     let listed: Vec<PathBuf> = listed.into_iter().map(|(_, p)| p).collect();
@@ -206,4 +206,84 @@ async fn listing_then_sqs_equals_run_once_and_redelivery_counts_once() {
         &f.expected,
         "S3 --once vs local --once",
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttling_and_cut_connections_lose_nothing() {
+    let Some(moto) = moto("throttling_and_cut_connections_lose_nothing") else {
+        return;
+    };
+    let f = fixture(11, 1).await;
+    let mut setup = vec![json!({"op": "create_bucket", "bucket": f.bucket})];
+    setup.extend(put_steps(&f, &f.files));
+    steps(json!(setup));
+    // Every 4th request: 503 SlowDown; the GET after it: the response cut in half.
+    let proxy = aws_common::proxy::FaultProxy::start(&moto, 4);
+    let out = f.tmp.path().join("faults");
+    let cfg = config(&f, &out, &proxy.endpoint, None);
+    let o = run_ok(&["run", "--once", "--quiet", "--config", cfg.to_str().unwrap()]);
+    let acct = accounting(&o.stdout);
+    for k in ["objects", "records_in", "records_summarized", "failed_objects"] {
+        assert_eq!(acct[k], f.expected_acct[k], "{k}: {acct:?}");
+    }
+    let slow = proxy.counts.slowdowns.load(std::sync::atomic::Ordering::SeqCst);
+    let cut = proxy.counts.truncated.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(slow >= 5 && cut >= 5, "too few faults injected: {slow} SlowDown, {cut} cut");
+    eprintln!("injected {slow} SlowDown answers and {cut} cut responses");
+    assert_same_rows(
+        &all_output_rows(&out.join("parquet")).await,
+        &f.expected,
+        "S3 --once through faults vs local --once",
+    );
+    let dead = std::fs::read_to_string(out.join("deadletter.jsonl")).unwrap_or_default();
+    assert!(dead.is_empty(), "dead letters: {dead}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn assumed_role_reads_a_second_account() {
+    let Some(moto) = moto("assumed_role_reads_a_second_account") else {
+        return;
+    };
+    let f = fixture(13, 1).await;
+    let role = "arn:aws:iam::111111111111:role/x";
+    // The bucket and objects are created with the role's credentials: in account 111111111111.
+    let creds = steps(json!([{"op": "assume", "role_arn": role}])).remove(0);
+    let mut setup = vec![json!({"op": "create_bucket", "bucket": f.bucket, "creds": creds})];
+    for mut s in put_steps(&f, &f.files) {
+        s["creds"] = creds.clone();
+        setup.push(s);
+    }
+    setup.push(json!({"op": "caller", "creds": creds}));
+    let r = steps(json!(setup));
+    assert_eq!(r.last().unwrap(), "111111111111");
+    let out = f.tmp.path().join("role");
+    let cfg = config(&f, &out, &moto, None);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "force_path_style = true",
+        &format!("force_path_style = true\nrole_arn = \"{role}\"\nexternal_id = \"e-1\"\nsession_name = \"flowlogd-test\""),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let o = run_ok(&["run", "--once", "--quiet", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(accounting(&o.stdout)["objects"], f.expected_acct["objects"]);
+    assert_same_rows(
+        &all_output_rows(&out.join("parquet")).await,
+        &f.expected,
+        "S3 --once through an assumed role vs local --once",
+    );
+    // The access check names the role's account as the destination's owner.
+    let c = run_ok_code(&["access", "check", "--config", cfg.to_str().unwrap(), "--format", "json", "--no-inventory"]);
+    let report: serde_json::Value = serde_json::from_slice(&c).unwrap();
+    assert_eq!(report["accounts"][0]["account"], "111111111111", "{report:#}");
+    assert_eq!(report["accounts"][0]["access"], "full", "{report:#}");
+}
+
+/// stdout of a flowlogd command that may exit 0 or 1 (access check).
+fn run_ok_code(args: &[&str]) -> Vec<u8> {
+    let out = Command::new(bin()).args(args).output().unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "flowlogd {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }

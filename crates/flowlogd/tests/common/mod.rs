@@ -9,8 +9,12 @@ use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
+/// The binary under test; `FLOWLOGD_BIN` overrides it (a copy, when several checkouts
+/// share one target directory and overwrite `target/debug/flowlogd`).
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_flowlogd"))
+    std::env::var_os("FLOWLOGD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_flowlogd")))
 }
 
 pub fn run_ok(args: &[&str]) -> Output {

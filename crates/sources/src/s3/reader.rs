@@ -93,7 +93,7 @@ impl S3Reader {
                 self.bucket, self.key, self.pos, self.failures
             )));
         }
-        let delay = Duration::from_millis(200u64 << self.failures.min(6));
+        let delay = Duration::from_millis(100u64 << self.failures.min(7));
         tracing::debug!(bucket = %self.bucket, key = %self.key, pos = self.pos, %why, "resuming S3 read");
         std::thread::sleep(delay);
         Ok(())
