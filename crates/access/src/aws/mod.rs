@@ -74,11 +74,15 @@ fn match_destination(fl: &mut FlowLog, sources: &[S3SourceConfig], dests: &[Dest
         None => {
             let rest = fl.destination.trim_start_matches("s3://");
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let prefix = prefix.trim_end_matches('/');
+            let prefix = if prefix.is_empty() {
+                String::new()
+            } else {
+                format!(" prefix = \"{prefix}\"")
+            };
             fl.fix = Some(format!(
-                "destination {} is in no configured account: add [[sources.s3]] bucket = \"{bucket}\" prefix = \"{}\" with role_arn of a role in the bucket's account, or grant cross-account read (`flowlogd access grant aws --destination {}`)",
-                fl.destination,
-                prefix.trim_end_matches('/'),
-                fl.destination
+                "destination {} is not read by flowlogd (no source for it; its account may not be configured): add [[sources.s3]] bucket = \"{bucket}\"{prefix}, with role_arn of a role in the bucket's account when that is another account, or grant cross-account read (`flowlogd access grant aws --destination {}`)",
+                fl.destination, fl.destination
             ));
         }
     }
