@@ -185,7 +185,10 @@ mod test {
     fn levels() {
         assert_eq!(access_of(&[]), Access::None);
         assert_eq!(access_of(&[dest("a", true)]), Access::Full);
-        assert_eq!(access_of(&[dest("a", true), dest("a", false)]), Access::Partial);
+        assert_eq!(
+            access_of(&[dest("a", true), dest("a", false)]),
+            Access::Partial
+        );
         assert_eq!(access_of(&[dest("a", false)]), Access::None);
         let r = Report::new(
             vec![dest("a", true), dest("b", false), dest("a", false)],

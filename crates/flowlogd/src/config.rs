@@ -204,7 +204,11 @@ impl Config {
         }
         for (i, s) in self.sources.s3.iter().enumerate() {
             for (key, what, fix) in s.issues() {
-                issues.push(ConfigIssue::new(format!("sources.s3[{i}].{key}"), what, fix));
+                issues.push(ConfigIssue::new(
+                    format!("sources.s3[{i}].{key}"),
+                    what,
+                    fix,
+                ));
             }
         }
         let names: Vec<&str> = self

@@ -79,7 +79,10 @@ fn check(cfg: &Path, keys: &Value, extra: &[&str]) -> Value {
     let out = Command::new(bin())
         .args(&args)
         .env("AWS_ACCESS_KEY_ID", keys["AccessKeyId"].as_str().unwrap())
-        .env("AWS_SECRET_ACCESS_KEY", keys["SecretAccessKey"].as_str().unwrap())
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            keys["SecretAccessKey"].as_str().unwrap(),
+        )
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -92,7 +95,10 @@ fn check(cfg: &Path, keys: &Value, extra: &[&str]) -> Value {
 }
 
 fn access(report: &Value) -> String {
-    report["accounts"][0]["access"].as_str().unwrap_or("?").to_owned()
+    report["accounts"][0]["access"]
+        .as_str()
+        .unwrap_or("?")
+        .to_owned()
 }
 
 fn failed_actions(report: &Value) -> Vec<String> {
@@ -100,7 +106,10 @@ fn failed_actions(report: &Value) -> Vec<String> {
     for d in report["destinations"].as_array().unwrap() {
         for c in d["checks"].as_array().unwrap() {
             if c["ok"] == false {
-                assert!(c["fix"].as_str().is_some_and(|f| !f.is_empty()), "no fix: {c}");
+                assert!(
+                    c["fix"].as_str().is_some_and(|f| !f.is_empty()),
+                    "no fix: {c}"
+                );
                 out.push(c["action"].as_str().unwrap().to_owned());
             }
         }
@@ -131,7 +140,10 @@ fn grant_gives_exactly_full_access() {
     ]));
     let queue = r[5].as_str().unwrap().to_owned();
     let queue_arn = format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{queue_name}");
-    let principal = format!("arn:aws:iam::{ACCOUNT}:user/flowlogd-{}", std::process::id());
+    let principal = format!(
+        "arn:aws:iam::{ACCOUNT}:user/flowlogd-{}",
+        std::process::id()
+    );
 
     let dest_a = format!("s3://{a}");
     let dest_b = format!("s3://{b}/vpc/");
@@ -150,7 +162,8 @@ fn grant_gives_exactly_full_access() {
     only_a_args.extend_from_slice(&common_args);
     let only_a = grant(&only_a_args);
     assert_eq!(
-        role_props(&both)["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"],
+        role_props(&both)["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["StringEquals"]
+            ["sts:ExternalId"],
         "ext-42"
     );
 
@@ -210,7 +223,10 @@ fn grant_gives_exactly_full_access() {
 
     let r = check(&direct, &users[3], &["--no-inventory"]);
     assert_eq!(access(&r), "none", "{r:#}");
-    assert_eq!(failed_actions(&r), vec!["sqs:ReceiveMessage", "sqs:ReceiveMessage"]);
+    assert_eq!(
+        failed_actions(&r),
+        vec!["sqs:ReceiveMessage", "sqs:ReceiveMessage"]
+    );
 
     // Through the template's role: Full with its ExternalId, None (sts:AssumeRole) without.
     let r = check(&role_ok, &users[4], &["--no-inventory"]);
@@ -223,12 +239,28 @@ fn grant_gives_exactly_full_access() {
     let r = check(&direct, &users[1], &["--access", "full"]);
     assert!(r["accounts"].as_array().unwrap().is_empty(), "{r:#}");
     let out = Command::new(bin())
-        .args(["access", "check", "--config", direct.to_str().unwrap(), "--view", "source"])
-        .env("AWS_ACCESS_KEY_ID", users[0]["AccessKeyId"].as_str().unwrap())
-        .env("AWS_SECRET_ACCESS_KEY", users[0]["SecretAccessKey"].as_str().unwrap())
+        .args([
+            "access",
+            "check",
+            "--config",
+            direct.to_str().unwrap(),
+            "--view",
+            "source",
+        ])
+        .env(
+            "AWS_ACCESS_KEY_ID",
+            users[0]["AccessKeyId"].as_str().unwrap(),
+        )
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            users[0]["SecretAccessKey"].as_str().unwrap(),
+        )
         .output()
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{table}");
-    assert!(table.contains(&format!("-> s3://{c}/")) && table.contains("NOT CONFIGURED"), "{table}");
+    assert!(
+        table.contains(&format!("-> s3://{c}/")) && table.contains("NOT CONFIGURED"),
+        "{table}"
+    );
 }

@@ -141,8 +141,12 @@ async fn listing_then_sqs_equals_run_once_and_redelivery_counts_once() {
         return;
     };
     let f = fixture(7, 3).await;
-    let (listed, notified): (Vec<_>, Vec<_>) =
-        f.files.iter().cloned().enumerate().partition(|(i, _)| i % 2 == 0);
+    let (listed, notified): (Vec<_>, Vec<_>) = f
+        .files
+        .iter()
+        .cloned()
+        .enumerate()
+        .partition(|(i, _)| i % 2 == 0);
     let listed: Vec<PathBuf> = listed.into_iter().map(|(_, p)| p).collect();
     let notified: Vec<PathBuf> = notified.into_iter().map(|(_, p)| p).collect();
 
@@ -167,9 +171,11 @@ async fn listing_then_sqs_equals_run_once_and_redelivery_counts_once() {
     steps(json!(put_steps(&f, &notified)));
     let rt = tokio::runtime::Handle::current();
     let parquet = out.join("parquet");
-    wait_for("summaries equal to run --once", Duration::from_secs(120), || {
-        rows_now(&rt, &parquet) == f.expected
-    });
+    wait_for(
+        "summaries equal to run --once",
+        Duration::from_secs(120),
+        || rows_now(&rt, &parquet) == f.expected,
+    );
 
     // Redelivered and duplicate notifications (of listed and of notified objects).
     let dups: Vec<_> = listed
@@ -189,16 +195,34 @@ async fn listing_then_sqs_equals_run_once_and_redelivery_counts_once() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let acct = accounting(&output.stdout);
-    for k in ["objects", "records_in", "records_summarized", "failed_objects"] {
+    for k in [
+        "objects",
+        "records_in",
+        "records_summarized",
+        "failed_objects",
+    ] {
         assert_eq!(acct[k], f.expected_acct[k], "{k}: {acct:?}\n{stderr}");
     }
-    assert_eq!(acct["duplicate_chunks"], "0", "objects were read twice: {acct:?}");
-    assert_same_rows(&rows_now(&rt, &parquet), &f.expected, "S3 continuous vs --once");
+    assert_eq!(
+        acct["duplicate_chunks"], "0",
+        "objects were read twice: {acct:?}"
+    );
+    assert_same_rows(
+        &rows_now(&rt, &parquet),
+        &f.expected,
+        "S3 continuous vs --once",
+    );
 
     // A backfill over the bucket gives the same.
     let once = f.tmp.path().join("s3once");
     let cfg = config(&f, &once, &moto, None);
-    let o = run_ok(&["run", "--once", "--quiet", "--config", cfg.to_str().unwrap()]);
+    let o = run_ok(&[
+        "run",
+        "--once",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
     let acct = accounting(&o.stdout);
     assert_eq!(acct["objects"], f.expected_acct["objects"]);
     assert_same_rows(
@@ -221,14 +245,34 @@ async fn throttling_and_cut_connections_lose_nothing() {
     let proxy = aws_common::proxy::FaultProxy::start(&moto, 4);
     let out = f.tmp.path().join("faults");
     let cfg = config(&f, &out, &proxy.endpoint, None);
-    let o = run_ok(&["run", "--once", "--quiet", "--config", cfg.to_str().unwrap()]);
+    let o = run_ok(&[
+        "run",
+        "--once",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
     let acct = accounting(&o.stdout);
-    for k in ["objects", "records_in", "records_summarized", "failed_objects"] {
+    for k in [
+        "objects",
+        "records_in",
+        "records_summarized",
+        "failed_objects",
+    ] {
         assert_eq!(acct[k], f.expected_acct[k], "{k}: {acct:?}");
     }
-    let slow = proxy.counts.slowdowns.load(std::sync::atomic::Ordering::SeqCst);
-    let cut = proxy.counts.truncated.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(slow >= 5 && cut >= 5, "too few faults injected: {slow} SlowDown, {cut} cut");
+    let slow = proxy
+        .counts
+        .slowdowns
+        .load(std::sync::atomic::Ordering::SeqCst);
+    let cut = proxy
+        .counts
+        .truncated
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        slow >= 5 && cut >= 5,
+        "too few faults injected: {slow} SlowDown, {cut} cut"
+    );
     eprintln!("injected {slow} SlowDown answers and {cut} cut responses");
     assert_same_rows(
         &all_output_rows(&out.join("parquet")).await,
@@ -263,7 +307,13 @@ async fn assumed_role_reads_a_second_account() {
         &format!("force_path_style = true\nrole_arn = \"{role}\"\nexternal_id = \"e-1\"\nsession_name = \"flowlogd-test\""),
     );
     std::fs::write(&cfg, text).unwrap();
-    let o = run_ok(&["run", "--once", "--quiet", "--config", cfg.to_str().unwrap()]);
+    let o = run_ok(&[
+        "run",
+        "--once",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
     assert_eq!(accounting(&o.stdout)["objects"], f.expected_acct["objects"]);
     assert_same_rows(
         &all_output_rows(&out.join("parquet")).await,
@@ -271,9 +321,20 @@ async fn assumed_role_reads_a_second_account() {
         "S3 --once through an assumed role vs local --once",
     );
     // The access check names the role's account as the destination's owner.
-    let c = run_ok_code(&["access", "check", "--config", cfg.to_str().unwrap(), "--format", "json", "--no-inventory"]);
+    let c = run_ok_code(&[
+        "access",
+        "check",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--format",
+        "json",
+        "--no-inventory",
+    ]);
     let report: serde_json::Value = serde_json::from_slice(&c).unwrap();
-    assert_eq!(report["accounts"][0]["account"], "111111111111", "{report:#}");
+    assert_eq!(
+        report["accounts"][0]["account"], "111111111111",
+        "{report:#}"
+    );
     assert_eq!(report["accounts"][0]["access"], "full", "{report:#}");
 }
 

@@ -103,7 +103,8 @@ pub async fn check_destination(src: &S3SourceConfig, grant_hint: &str) -> Destin
             "sts:GetCallerIdentity",
             "credentials",
             why,
-            "give flowlogd valid AWS credentials (environment, profile, instance or pod role)".into(),
+            "give flowlogd valid AWS credentials (environment, profile, instance or pod role)"
+                .into(),
         )),
     }
     let account = account.unwrap_or_else(|| "unknown".into());
@@ -151,8 +152,11 @@ pub async fn check_destination(src: &S3SourceConfig, grant_hint: &str) -> Destin
             let object_arn = format!("{bucket_arn}/{key}");
             let head = s3.head_object().bucket(&src.bucket).key(&key).send().await;
             let kms_key = head.as_ref().ok().and_then(|h| {
-                (h.server_side_encryption() == Some(&ServerSideEncryption::AwsKms))
-                    .then(|| h.ssekms_key_id().unwrap_or("the bucket's KMS key").to_owned())
+                (h.server_side_encryption() == Some(&ServerSideEncryption::AwsKms)).then(|| {
+                    h.ssekms_key_id()
+                        .unwrap_or("the bucket's KMS key")
+                        .to_owned()
+                })
             });
             let get = s3
                 .get_object()
@@ -171,7 +175,9 @@ pub async fn check_destination(src: &S3SourceConfig, grant_hint: &str) -> Destin
                 Err(e) => {
                     let f = failure(&e);
                     let kms_denied = f.denied
-                        && (f.text.contains("kms") || f.text.contains("KMS") || (kms_key.is_some() && head.is_ok()));
+                        && (f.text.contains("kms")
+                            || f.text.contains("KMS")
+                            || (kms_key.is_some() && head.is_ok()));
                     if kms_denied {
                         let k = kms_key.unwrap_or_else(|| "the bucket's KMS key".into());
                         checks.push(pass("s3:GetObject", &object_arn));

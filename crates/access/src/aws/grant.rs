@@ -50,7 +50,8 @@ impl AwsGrant {
         }
         if self.external_id.is_empty() {
             return Err(AccessError::Input(
-                "empty ExternalId: give --external-id (a secret shared with flowlogd's config)".into(),
+                "empty ExternalId: give --external-id (a secret shared with flowlogd's config)"
+                    .into(),
             ));
         }
         Ok(())
@@ -224,7 +225,8 @@ mod test {
         g.validate().unwrap();
         let parsed: serde_json::Value = serde_yaml::from_str(&g.yaml()).unwrap();
         assert_eq!(parsed, g.template());
-        let doc = &parsed["Resources"]["FlowlogdReadRole"]["Properties"]["Policies"][0]["PolicyDocument"];
+        let doc =
+            &parsed["Resources"]["FlowlogdReadRole"]["Properties"]["Policies"][0]["PolicyDocument"];
         let actions: Vec<String> = doc["Statement"]
             .as_array()
             .unwrap()
@@ -233,7 +235,10 @@ mod test {
             .collect();
         assert!(actions.iter().any(|a| a.contains("kms:Decrypt")));
         assert!(actions.iter().any(|a| a.contains("ec2:DescribeFlowLogs")));
-        assert_eq!(doc["Statement"][2]["Resource"][0], "arn:aws:s3:::logs-a/vpc/*");
+        assert_eq!(
+            doc["Statement"][2]["Resource"][0],
+            "arn:aws:s3:::logs-a/vpc/*"
+        );
         assert_eq!(doc["Statement"][2]["Resource"][1], "arn:aws:s3:::logs-b/*");
         // A bucket read whole has no prefix condition; a prefix has one.
         assert!(doc["Statement"][0]["Condition"].is_object());

@@ -66,7 +66,11 @@ fn match_destination(fl: &mut FlowLog, sources: &[S3SourceConfig], dests: &[Dest
     match hit {
         Some((_, d)) => {
             fl.destination_account = Some(d.account.clone());
-            fl.access = Some(if d.readable { Access::Full } else { Access::None });
+            fl.access = Some(if d.readable {
+                Access::Full
+            } else {
+                Access::None
+            });
             if !d.readable {
                 fl.fix = d.missing().and_then(|c| c.fix.clone());
             }

@@ -35,15 +35,23 @@ where
             )
         );
     let not_found = status == Some(404)
-        || matches!(code.as_deref(), Some("NoSuchBucket" | "NoSuchKey" | "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist"));
+        || matches!(
+            code.as_deref(),
+            Some(
+                "NoSuchBucket"
+                    | "NoSuchKey"
+                    | "AWS.SimpleQueueService.NonExistentQueue"
+                    | "QueueDoesNotExist"
+            )
+        );
     let text = match (code, message, status) {
         (Some(c), Some(m), _) => format!("{c}: {m}"),
         (Some(c), None, _) => c,
         (None, Some(m), Some(s)) => format!("HTTP {s}: {m}"),
         (None, None, Some(s)) => format!("HTTP {s}"),
-        (None, m, None) => m.unwrap_or_else(|| {
-            aws_sdk_s3::error::DisplayErrorContext(e).to_string()
-        }),
+        (None, m, None) => {
+            m.unwrap_or_else(|| aws_sdk_s3::error::DisplayErrorContext(e).to_string())
+        }
     };
     Failure {
         denied,

@@ -192,7 +192,11 @@ fn grant_aws(a: AwsGrantArgs) -> anyhow::Result<ExitCode> {
                 s.normalized_prefix().trim_end_matches('/').to_owned(),
             ));
             if a.queues.is_empty() {
-                if let Some(q) = s.sqs_queue_url.as_deref().and_then(|u| queue_arn(u, s.region.as_deref())) {
+                if let Some(q) = s
+                    .sqs_queue_url
+                    .as_deref()
+                    .and_then(|u| queue_arn(u, s.region.as_deref()))
+                {
                     g.queues.push(q);
                 }
             }

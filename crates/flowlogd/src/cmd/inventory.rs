@@ -38,7 +38,11 @@ pub fn run(a: InventoryArgs) -> anyhow::Result<ExitCode> {
                     f.file_format.as_deref().unwrap_or("plain-text"),
                     f.status.as_deref().unwrap_or("-"),
                     f.destination,
-                    if f.access.is_some() { "" } else { "  (not read by flowlogd)" }
+                    if f.access.is_some() {
+                        ""
+                    } else {
+                        "  (not read by flowlogd)"
+                    }
                 );
             }
             for n in &report.notes {

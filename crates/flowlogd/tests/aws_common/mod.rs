@@ -12,7 +12,10 @@ use serde_json::Value;
 
 /// moto's endpoint, or None (with a message) when the test should skip.
 pub fn moto(test: &str) -> Option<String> {
-    let (Ok(ep), Ok(_)) = (std::env::var("MOTO_ENDPOINT"), std::env::var("FLOWLOGD_PYTHON")) else {
+    let (Ok(ep), Ok(_)) = (
+        std::env::var("MOTO_ENDPOINT"),
+        std::env::var("FLOWLOGD_PYTHON"),
+    ) else {
         eprintln!(
             "skipping {test}: MOTO_ENDPOINT / FLOWLOGD_PYTHON not set (run it under scripts/test.sh or `source scripts/emulators.sh`)"
         );

@@ -86,7 +86,7 @@ fn handle(client: TcpStream, up: SocketAddr, every: u64, c: &Counts) -> std::io:
     upstream.read_to_end(&mut response)?;
     let is_get = head.starts_with(b"GET ");
     let ok = response.starts_with(b"HTTP/1.1 200") || response.starts_with(b"HTTP/1.1 206");
-    if is_get && ok && n % every == 0 && response.len() > 200 {
+    if is_get && ok && n.is_multiple_of(every) && response.len() > 200 {
         c.truncated.fetch_add(1, Ordering::SeqCst);
         client.write_all(&response[..response.len() / 2])?;
         return Ok(());

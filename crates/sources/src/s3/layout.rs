@@ -61,15 +61,13 @@ pub fn decode_event_key(key: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match (hex(b[i + 1]), hex(b[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             c => out.push(c),
         }
         i += 1;
@@ -113,7 +111,10 @@ mod test {
 
     #[test]
     fn event_keys() {
-        assert_eq!(decode_event_key("AWSLogs%2F1%2Fa+b%3D.log"), "AWSLogs/1/a b=.log");
+        assert_eq!(
+            decode_event_key("AWSLogs%2F1%2Fa+b%3D.log"),
+            "AWSLogs/1/a b=.log"
+        );
         assert_eq!(decode_event_key("bad%zz%4"), "bad%zz%4");
     }
 }

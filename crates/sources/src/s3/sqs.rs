@@ -40,10 +40,9 @@ pub fn created_objects(body: &str) -> Result<Vec<Created>, String> {
             continue;
         }
         let s3 = &r["s3"];
-        let (Some(bucket), Some(key)) = (
-            s3["bucket"]["name"].as_str(),
-            s3["object"]["key"].as_str(),
-        ) else {
+        let (Some(bucket), Some(key)) =
+            (s3["bucket"]["name"].as_str(), s3["object"]["key"].as_str())
+        else {
             return Err("record without s3.bucket.name / s3.object.key".into());
         };
         out.push(Created {
