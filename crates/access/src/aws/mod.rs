@@ -23,7 +23,7 @@ pub async fn check_all(
         dests.push(check::check_destination(s, hint).await);
     }
     let mut notes = Vec::new();
-    let mut flow_logs = Vec::new();
+    let mut flow_logs: Vec<FlowLog> = Vec::new();
     if inventory {
         #[cfg(feature = "inventory")]
         {
