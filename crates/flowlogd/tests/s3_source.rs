@@ -348,3 +348,78 @@ fn run_ok_code(args: &[&str]) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// The same object under the Hive-compatible hourly layout:
+/// `AWSLogs/aws-account-id=A/aws-service=vpcflowlogs/aws-region=R/year=Y/month=M/day=D/hour=H/file`.
+fn hive_key(key: &str) -> String {
+    let p: Vec<&str> = key.split('/').collect();
+    // custom/AWSLogs/A/vpcflowlogs/R/Y/M/D/file
+    let file = p[8];
+    let hour = file
+        .split('_')
+        .find(|s| s.len() == 14 && s.ends_with('Z') && s.as_bytes()[8] == b'T')
+        .map(|s| &s[9..11])
+        .unwrap_or("00");
+    format!(
+        "custom/AWSLogs/aws-account-id={}/aws-service=vpcflowlogs/aws-region={}/year={}/month={}/day={}/hour={hour}/{file}",
+        p[2], p[4], p[5], p[6], p[7]
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hive_hourly_layouts_and_from_date() {
+    let Some(moto) = moto("hive_hourly_layouts_and_from_date") else {
+        return;
+    };
+    let f = fixture(17, 1).await;
+    let mut setup = vec![json!({"op": "create_bucket", "bucket": f.bucket})];
+    let mut first_day = None;
+    for (i, p) in f.files.iter().enumerate() {
+        let plain = key_of(&f, p);
+        let parts: Vec<&str> = plain.split('/').collect();
+        let day = format!("{}-{}-{}", parts[5], parts[6], parts[7]);
+        if first_day.as_ref().is_none_or(|d: &String| day < *d) {
+            first_day = Some(day);
+        }
+        let key = if i % 2 == 0 {
+            hive_key(&plain)
+        } else {
+            plain.clone()
+        };
+        setup.push(json!({"op": "put", "bucket": f.bucket, "key": key, "path": p}));
+        // A copy three days earlier: outside from_date, never read.
+        if i % 5 == 0 {
+            let old = key.replacen(
+                &format!("{}/{}/{}", parts[5], parts[6], parts[7]),
+                "2020/01/01",
+                1,
+            );
+            let old = old.replacen(
+                &format!("year={}/month={}/day={}", parts[5], parts[6], parts[7]),
+                "year=2020/month=01/day=01",
+                1,
+            );
+            assert_ne!(old, key);
+            setup.push(json!({"op": "put", "bucket": f.bucket, "key": old, "path": p}));
+        }
+    }
+    steps(json!(setup));
+    let out = f.tmp.path().join("hive");
+    let cfg = config(&f, &out, &moto, None);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "force_path_style = true",
+        &format!(
+            "force_path_style = true\nfrom_date = \"{}\"",
+            first_day.unwrap()
+        ),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let o = run_ok(&["run", "--once", "--quiet", "--config", cfg.to_str().unwrap()]);
+    let acct = accounting(&o.stdout);
+    assert_eq!(acct["objects"], f.expected_acct["objects"], "{acct:?}");
+    assert_same_rows(
+        &all_output_rows(&out.join("parquet")).await,
+        &f.expected,
+        "Hive + default layouts from from_date vs local --once",
+    );
+}
