@@ -219,6 +219,18 @@ impl Config {
             .chain(self.sources.s3.iter().map(|s| s.name.as_str()))
             .collect();
         for (i, s) in self.sources.s3.iter().enumerate() {
+            if let Some(q) = &s.sqs_queue_url {
+                if self.sources.s3[..i]
+                    .iter()
+                    .any(|o| o.sqs_queue_url.as_ref() == Some(q))
+                {
+                    issues.push(ConfigIssue::new(
+                        format!("sources.s3[{i}].sqs_queue_url"),
+                        "the queue is used by another source: each would delete the other's notifications",
+                        "give every source its own queue (one notification configuration per prefix)",
+                    ));
+                }
+            }
             if names.iter().filter(|n| **n == s.name).count() > 1 {
                 issues.push(ConfigIssue::new(
                     format!("sources.s3[{i}].name"),
