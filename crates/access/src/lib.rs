@@ -39,10 +39,13 @@ pub struct CheckInput {
     pub aws: Vec<S3SourceConfig>,
     /// Also list each account's flow logs (AWS DescribeFlowLogs).
     pub inventory: bool,
+    /// Regions the inventory covers besides each source's own.
+    pub inventory_regions: Vec<String>,
 }
 
 /// Tests every destination and builds the report (unfiltered).
 pub async fn check(input: &CheckInput) -> Report {
-    let (destinations, flow_logs, notes) = aws::check_all(&input.aws, input.inventory).await;
+    let (destinations, flow_logs, notes) =
+        aws::check_all(&input.aws, input.inventory, &input.inventory_regions).await;
     Report::new(destinations, flow_logs, notes)
 }

@@ -213,6 +213,43 @@ fn grant_gives_exactly_full_access() {
     assert!(into(&c)["access"].is_null());
     assert!(into(&c)["fix"].as_str().unwrap().contains("[[sources.s3]]"));
 
+    // `flowlogd inventory` lists the same flow logs, with their destinations.
+    let inv = Command::new(bin())
+        .args([
+            "inventory",
+            "--config",
+            direct.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .env(
+            "AWS_ACCESS_KEY_ID",
+            users[0]["AccessKeyId"].as_str().unwrap(),
+        )
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            users[0]["SecretAccessKey"].as_str().unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        inv.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inv.stderr)
+    );
+    let inv: Value = serde_json::from_slice(&inv.stdout).unwrap();
+    for bucket in [&a, &c] {
+        assert!(
+            inv.as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["destination"] == format!("s3://{bucket}/")
+                    && f["destination_type"] == "s3"
+                    && f["account"] == ACCOUNT),
+            "{inv:#}"
+        );
+    }
+
     let r = check(&direct, &users[1], &[]);
     assert_eq!(access(&r), "partial", "{r:#}");
     assert_eq!(failed_actions(&r), vec!["s3:ListBucket"]);

@@ -20,8 +20,7 @@ fn validate(sources: &str) -> (i32, String) {
         .unwrap();
     (
         out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned()
-            + &String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
     )
 }
 
@@ -51,9 +50,13 @@ fn s3_source_errors_name_key_and_fix() {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
 
-    let (code, out) = validate("[[sources.s3]]\nname = \"a\"\nbucket = \"b\"\nfrom_date = \"May 1\"\n");
+    let (code, out) =
+        validate("[[sources.s3]]\nname = \"a\"\nbucket = \"b\"\nfrom_date = \"May 1\"\n");
     assert_eq!(code, 1);
-    assert!(out.contains("from_date") && out.contains("YYYY-MM-DD"), "{out}");
+    assert!(
+        out.contains("from_date") && out.contains("YYYY-MM-DD"),
+        "{out}"
+    );
     let (code, out) = validate("[[sources.s3]]\nname = \"a\"\nbucket = \"b\"\nrole = \"x\"\n");
     assert_eq!(code, 1);
     assert!(out.contains("unknown field `role`"), "{out}");

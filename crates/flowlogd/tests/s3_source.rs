@@ -414,7 +414,13 @@ async fn hive_hourly_layouts_and_from_date() {
         ),
     );
     std::fs::write(&cfg, text).unwrap();
-    let o = run_ok(&["run", "--once", "--quiet", "--config", cfg.to_str().unwrap()]);
+    let o = run_ok(&[
+        "run",
+        "--once",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
     let acct = accounting(&o.stdout);
     assert_eq!(acct["objects"], f.expected_acct["objects"], "{acct:?}");
     assert_same_rows(

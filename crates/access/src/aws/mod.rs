@@ -16,6 +16,7 @@ use crate::model::{Access, DestinationStatus, FlowLog};
 pub async fn check_all(
     sources: &[S3SourceConfig],
     inventory: bool,
+    extra_regions: &[String],
 ) -> (Vec<DestinationStatus>, Vec<FlowLog>, Vec<String>) {
     let hint = "`flowlogd access grant aws` prints the policy";
     let mut dests = Vec::new();
@@ -29,16 +30,28 @@ pub async fn check_all(
         {
             let mut seen = std::collections::BTreeSet::new();
             for (s, d) in sources.iter().zip(&dests) {
-                let id = s.identity();
-                if !seen.insert((id.clone(), d.account.clone())) {
-                    continue;
-                }
-                match inventory::describe_flow_logs(&id, &d.account, s.region.as_deref()).await {
-                    Ok(f) => flow_logs.extend(f),
-                    Err(e) => notes.push(e),
+                let regions = s
+                    .region
+                    .iter()
+                    .cloned()
+                    .map(Some)
+                    .chain(extra_regions.iter().cloned().map(Some))
+                    .chain(s.region.is_none().then_some(None));
+                for region in regions {
+                    let mut id = s.identity();
+                    id.region = region.clone();
+                    if !seen.insert((id.clone(), d.account.clone())) {
+                        continue;
+                    }
+                    match inventory::describe_flow_logs(&id, &d.account, region.as_deref()).await {
+                        Ok(f) => flow_logs.extend(f),
+                        Err(e) => notes.push(e),
+                    }
                 }
             }
         }
+        #[cfg(not(feature = "inventory"))]
+        let _ = extra_regions;
         #[cfg(not(feature = "inventory"))]
         notes.push("this build has no flow-log inventory (cargo feature `inventory`)".into());
     }

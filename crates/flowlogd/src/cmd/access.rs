@@ -118,10 +118,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// The unfiltered report for a config.
-pub fn report(cfg: &Config, inventory: bool) -> anyhow::Result<Report> {
+pub fn report(cfg: &Config, inventory: bool, regions: &[String]) -> anyhow::Result<Report> {
     let input = CheckInput {
         aws: cfg.sources.s3.clone(),
         inventory,
+        inventory_regions: regions.to_vec(),
     };
     Ok(runtime()?.block_on(flowlogd_access::check(&input)))
 }
@@ -134,7 +135,7 @@ fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
             a.config.display()
         );
     }
-    let full = report(&cfg, !a.no_inventory)?;
+    let full = report(&cfg, !a.no_inventory, &[])?;
     let filter = Filter {
         account: a.account,
         cloud: a.cloud,

@@ -16,6 +16,9 @@ pub struct InventoryArgs {
     pub config: PathBuf,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Also these regions (repeatable); by default each source's region.
+    #[arg(long = "region")]
+    pub regions: Vec<String>,
 }
 
 pub fn run(a: InventoryArgs) -> anyhow::Result<ExitCode> {
@@ -23,7 +26,7 @@ pub fn run(a: InventoryArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("this flowlogd was built without the `inventory` feature: rebuild with default features");
     }
     let cfg = Config::load(&a.config)?;
-    let report = super::access::report(&cfg, true)?;
+    let report = super::access::report(&cfg, true, &a.regions)?;
     match a.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report.flow_logs)?),
         Format::Table => {
