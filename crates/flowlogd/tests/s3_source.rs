@@ -429,3 +429,71 @@ async fn hive_hourly_layouts_and_from_date() {
         "Hive + default layouts from from_date vs local --once",
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backfill_killed_and_restarted_resumes_from_the_ledger() {
+    let Some(moto) = moto("backfill_killed_and_restarted_resumes_from_the_ledger") else {
+        return;
+    };
+    let f = fixture(19, 3).await;
+    let mut setup = vec![json!({"op": "create_bucket", "bucket": f.bucket})];
+    setup.extend(put_steps(&f, &f.files));
+    steps(json!(setup));
+    let out = f.tmp.path().join("crashy");
+    let cfg = config(&f, &out, &moto, None);
+    let (mut kills, mut restored) = (0, 0);
+    for delay_ms in [1500u64, 2500, 2000, 3000, 2500] {
+        let mut child = Command::new(bin())
+            .args([
+                "run",
+                "--once",
+                "--quiet",
+                "--config",
+                cfg.to_str().unwrap(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_some() {
+            let _ = child.wait_with_output();
+            break;
+        }
+        child.kill().unwrap(); // SIGKILL
+        let o = child.wait_with_output().unwrap();
+        if String::from_utf8_lossy(&o.stderr).contains("restored checkpoint") {
+            restored += 1;
+        }
+        kills += 1;
+    }
+    assert!(
+        kills >= 1,
+        "the backfill finished before it could be killed"
+    );
+    let last = run_ok(&[
+        "run",
+        "--once",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    if kills >= 2 {
+        assert!(restored >= 1, "no restart resumed from a checkpoint");
+    }
+    let acct = accounting(&last.stdout);
+    assert_eq!(
+        acct["records_in"], f.expected_acct["records_in"],
+        "{acct:?}"
+    );
+    assert_eq!(
+        acct["records_summarized"],
+        f.expected_acct["records_summarized"]
+    );
+    assert_same_rows(
+        &all_output_rows(&out.join("parquet")).await,
+        &f.expected,
+        "S3 backfill after kill -9 and restarts vs local --once",
+    );
+    eprintln!("killed {kills} times, {restored} restarts restored a checkpoint");
+}
