@@ -108,14 +108,14 @@ impl S3Source {
     }
 
     fn clients(&mut self) -> &Clients {
-        if self.clients.is_none() {
-            let shared = self.rt.block_on(sdk_config(&self.cfg.identity()));
-            self.clients = Some(Clients {
-                s3: s3_client(&shared, self.cfg.force_path_style),
-                sqs: self.cfg.sqs_queue_url.as_ref().map(|_| sqs_client(&shared)),
-            });
-        }
-        self.clients.as_ref().expect("set above")
+        let (rt, cfg) = (&self.rt, &self.cfg);
+        self.clients.get_or_insert_with(|| {
+            let shared = rt.block_on(sdk_config(&cfg.identity()));
+            Clients {
+                s3: s3_client(&shared, cfg.force_path_style),
+                sqs: cfg.sqs_queue_url.as_ref().map(|_| sqs_client(&shared)),
+            }
+        })
     }
 
     fn list(&mut self) -> Result<Vec<S3Object>, SourceError> {
@@ -150,6 +150,16 @@ impl S3Source {
             obj.size,
             gave_up.clone(),
         );
+        // The first request decides whether the object can be read now; a denial or an
+        // outage leaves it for a later scan without a dead letter.
+        if let Err(e) = reader.start() {
+            if gave_up.load(Ordering::SeqCst) {
+                return Err(SourceError::Remote {
+                    target: object,
+                    message: e.to_string(),
+                });
+            }
+        }
         if obj.key.ends_with(".parquet") {
             // Parquet needs random access: the object is held whole (flow-log Parquet files
             // are a few MB; text objects are streamed).

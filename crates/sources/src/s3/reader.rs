@@ -55,6 +55,15 @@ impl S3Reader {
         }
     }
 
+    /// Opens the body now (the first GET), so the caller learns before reading whether
+    /// the object is readable at all.
+    pub fn start(&mut self) -> io::Result<()> {
+        while self.body.is_none() && self.size > 0 {
+            self.open()?;
+        }
+        Ok(())
+    }
+
     fn open(&mut self) -> io::Result<()> {
         let mut req = self.s3.get_object().bucket(&self.bucket).key(&self.key);
         if self.pos > 0 {
@@ -67,10 +76,20 @@ impl S3Reader {
             }
             Err(e) => {
                 let code = e.code().unwrap_or_default().to_owned();
-                if code == "NoSuchKey" || code == "AccessDenied" {
-                    // A property of the object (deleted, not readable): no point retrying.
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                if code == "NoSuchKey" {
+                    // Deleted since it was listed: a property of the object.
                     return Err(io::Error::other(format!(
                         "s3://{}/{}: {code}",
+                        self.bucket, self.key
+                    )));
+                }
+                if code == "AccessDenied" || status == Some(403) {
+                    // Not readable now (a permission, a KMS key): retrying at once will not
+                    // help, and recording the object as read would lose it.
+                    self.gave_up.store(true, Ordering::SeqCst);
+                    return Err(io::Error::other(format!(
+                        "s3://{}/{}: access denied (see `flowlogd access check`)",
                         self.bucket, self.key
                     )));
                 }
