@@ -7,7 +7,7 @@ use flowlogd_formats::ParseOptions;
 use flowlogd_sinks::{
     DeadLetterSinkConfig, FirstSeenSinkConfig, JsonlSinkConfig, ParquetSinkConfig,
 };
-use flowlogd_sources::{AzureBlobSourceConfig, LocalDirConfig};
+use flowlogd_sources::{AzureBlobSourceConfig, LocalDirConfig, S3SourceConfig};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -67,6 +67,9 @@ impl ParseConfig {
 pub struct SourcesConfig {
     #[serde(default)]
     pub local: Vec<LocalDirConfig>,
+    /// VPC flow logs in S3 buckets (`[[sources.s3]]`).
+    #[serde(default)]
+    pub s3: Vec<S3SourceConfig>,
     /// Azure Blob flow-log containers (NSG and VNet flow logs).
     #[serde(default)]
     pub azure_blob: Vec<AzureBlobSourceConfig>,
@@ -101,6 +104,7 @@ impl Config {
             parse: ParseConfig::default(),
             sources: SourcesConfig {
                 local: vec![LocalDirConfig::new(input)],
+                s3: Vec::new(),
                 azure_blob: Vec::new(),
             },
             sinks: SinksConfig {
@@ -202,11 +206,52 @@ impl Config {
                 "add a [[summaries]] table or set builtin_summaries = true",
             ));
         }
-        if self.sources.local.is_empty() && self.sources.azure_blob.is_empty() {
+        for (i, s) in self.sources.s3.iter().enumerate() {
+            for (key, what, fix) in s.issues() {
+                issues.push(ConfigIssue::new(
+                    format!("sources.s3[{i}].{key}"),
+                    what,
+                    fix,
+                ));
+            }
+        }
+        let names: Vec<&str> = self
+            .sources
+            .local
+            .iter()
+            .map(|s| s.name.as_str())
+            .chain(self.sources.s3.iter().map(|s| s.name.as_str()))
+            .chain(self.sources.azure_blob.iter().map(|s| s.name.as_str()))
+            .collect();
+        for (i, s) in self.sources.s3.iter().enumerate() {
+            if let Some(q) = &s.sqs_queue_url {
+                if self.sources.s3[..i]
+                    .iter()
+                    .any(|o| o.sqs_queue_url.as_ref() == Some(q))
+                {
+                    issues.push(ConfigIssue::new(
+                        format!("sources.s3[{i}].sqs_queue_url"),
+                        "the queue is used by another source: each would delete the other's notifications",
+                        "give every source its own queue (one notification configuration per prefix)",
+                    ));
+                }
+            }
+            if names.iter().filter(|n| **n == s.name).count() > 1 {
+                issues.push(ConfigIssue::new(
+                    format!("sources.s3[{i}].name"),
+                    format!("source name {:?} is used twice", s.name),
+                    "give every source a unique name",
+                ));
+            }
+        }
+        if self.sources.local.is_empty()
+            && self.sources.s3.is_empty()
+            && self.sources.azure_blob.is_empty()
+        {
             issues.push(ConfigIssue::new(
                 "sources",
                 "no source configured",
-                "add [[sources.local]] with path = \"/var/lib/flowlogs\"",
+                "add [[sources.local]] with path = \"/var/lib/flowlogs\", or [[sources.s3]] with name and bucket",
             ));
         }
         for (i, s) in self.sources.local.iter().enumerate() {

@@ -231,6 +231,14 @@ fn build_sources(
             ledger,
         )));
     }
+    for s in &cfg.sources.s3 {
+        sources.push(Box::new(flowlogd_sources::S3Source::new(
+            s.clone(),
+            parse_opts.clone(),
+            ledger,
+            tokio::runtime::Handle::current(),
+        )));
+    }
     for s in &cfg.sources.azure_blob {
         let src = AzureBlobSource::new(s.clone(), ledger)
             .with_context(|| format!("setting up Azure Blob source {:?}", s.name))?;

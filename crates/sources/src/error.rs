@@ -10,7 +10,7 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
-    /// Listing or reading cloud storage failed (the message names status and error code).
+    /// A cloud request that failed after its retries (listing, reading, a queue).
     #[error("{target}: {message}")]
     Remote { target: String, message: String },
     #[error("the pipeline stopped receiving (shutting down)")]

@@ -4,34 +4,9 @@
 
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 use flowlogd_access::azure::{grant_script, AzureGrant, Shell};
 use flowlogd_sources::azure_blob::{NSG_CONTAINER, VNET_CONTAINER};
-
-#[derive(Debug, Args)]
-pub struct AccessArgs {
-    #[command(subcommand)]
-    pub command: AccessCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum AccessCommand {
-    /// Print the least-privilege grant for a cloud.
-    Grant(GrantArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct GrantArgs {
-    #[command(subcommand)]
-    pub cloud: GrantCloud,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum GrantCloud {
-    /// Role assignments: Storage Blob Data Reader on the flow-log containers, Reader on the
-    /// Network Watcher resource group.
-    Azure(GrantAzureArgs),
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ShellArg {
@@ -63,14 +38,6 @@ pub struct GrantAzureArgs {
     /// Script language.
     #[arg(long, value_enum, default_value = "az")]
     pub shell: ShellArg,
-}
-
-pub fn run(args: AccessArgs) -> anyhow::Result<ExitCode> {
-    match args.command {
-        AccessCommand::Grant(GrantArgs {
-            cloud: GrantCloud::Azure(a),
-        }) => grant_azure(a),
-    }
 }
 
 pub fn grant_azure(a: GrantAzureArgs) -> anyhow::Result<ExitCode> {

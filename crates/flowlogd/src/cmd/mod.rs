@@ -1,7 +1,9 @@
 //! Subcommands. One file per command; `run` dispatches.
 
 pub mod access_azure;
+pub mod access;
 pub mod gen;
+pub mod inventory;
 pub mod parse;
 pub mod query;
 pub mod run;
@@ -38,10 +40,13 @@ pub enum Command {
     Query(query::QueryArgs),
     /// Check a config file and report every error by key with a fix.
     ValidateConfig(validate::ValidateArgs),
+    /// What flowlogd can read per account (None / Partial / Full), and grants for the rest.
+    #[command(subcommand)]
+    Access(access::AccessCommand),
+    /// List the flow-log configurations of the configured accounts (AWS DescribeFlowLogs).
+    Inventory(inventory::InventoryArgs),
     /// Print the normalized flow schema (and derived columns) as a Markdown table.
     Schema(schema::SchemaArgs),
-    /// What flowlogd may read in the clouds, and the grants that fix what is missing.
-    Access(access_azure::AccessArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -52,6 +57,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(a) => query::run(a),
         Command::ValidateConfig(a) => validate::run(a),
         Command::Schema(a) => schema::run(a),
-        Command::Access(a) => access_azure::run(a),
+        Command::Access(a) => access::run(a),
+        Command::Inventory(a) => inventory::run(a),
     }
 }

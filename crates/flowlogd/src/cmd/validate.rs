@@ -30,7 +30,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             "{}: ok ({} summaries, {} sources)",
             args.file.display(),
             cfg.all_summaries().len(),
-            cfg.sources.local.len() + cfg.sources.azure_blob.len()
+            cfg.sources.local.len() + cfg.sources.s3.len() + cfg.sources.azure_blob.len()
         );
         return Ok(ExitCode::SUCCESS);
     }

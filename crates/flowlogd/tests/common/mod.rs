@@ -9,8 +9,8 @@ use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
-/// The binary under test; `FLOWLOGD_BIN` overrides it (a copy taken right after the build,
-/// when several checkouts share one target directory).
+/// The binary under test; `FLOWLOGD_BIN` overrides it (a copy, when several checkouts
+/// share one target directory and overwrite `target/debug/flowlogd`).
 pub fn bin() -> PathBuf {
     std::env::var_os("FLOWLOGD_BIN")
         .map(PathBuf::from)

@@ -1,6 +1,6 @@
 //! The local-directory source: picks up new files and the new bytes of grown ones.
 
-mod config;
+pub(crate) mod config;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
