@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use flowlogd_bus::{channel, PartialMessage, RawMessage, Receiver, Sender};
@@ -19,9 +19,11 @@ use flowlogd_ops::progress::Progress;
 use flowlogd_sinks::{DeadLetterSink, FirstSeenSink, JsonlSink, ParquetSink, SummarySink};
 use flowlogd_sources::{LocalDirSource, Source};
 use futures::StreamExt;
+use tracing::Instrument;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::observe::{self, Observer};
 
 pub struct Options {
     pub mode: Mode,
@@ -30,6 +32,8 @@ pub struct Options {
     pub clock: Clock,
     /// Show a progress bar / progress lines (backfills).
     pub progress: bool,
+    /// `/status`, readiness and the sd_notify status line.
+    pub board: flowlogd_ops::admin::StatusBoard,
 }
 
 pub async fn run(
@@ -69,6 +73,7 @@ pub async fn run(
     let sources = build_sources(&cfg, &parse_opts, agg.ledger());
 
     let stop = Arc::new(AtomicBool::new(false));
+    let source_names: Vec<String> = sources.iter().map(|s| s.name().to_string()).collect();
     let source_task = spawn_sources(sources, raw_tx, opts.mode, opts.progress, stop.clone());
     let enricher =
         Arc::new(Enricher::load(&cfg.engine.enrichment).context("loading the enrichment tables")?);
@@ -93,20 +98,31 @@ pub async fn run(
     reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     reload.tick().await;
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut obs = Observer::new(opts.board.clone(), &source_names, &agg);
+    let mut heartbeat =
+        tokio::time::interval(flowlogd_ops::notify::ping_interval(Duration::from_secs(1)));
+    obs.ready();
     loop {
         tokio::select! {
             msg = part_rx.recv() => match msg {
-                Some(m) => agg.apply(m, opts.clock.now_ms(), opts.mode).await?,
+                Some(m) => {
+                    obs.message(&m, &agg);
+                    agg.apply(m, opts.clock.now_ms(), opts.mode).await?;
+                    obs.applied(&agg);
+                }
                 None => break,
             },
             _ = tick.tick(), if opts.mode == Mode::Continuous => {
-                emit(&mut agg, &mut sinks, &mut dead, &mut first_seen, &opts, false).await?;
-                ckpt.save(&agg)?;
+                emit(&mut agg, &mut sinks, &mut dead, &mut first_seen, &opts, false)
+                    .instrument(tracing::info_span!("emit"))
+                    .await?;
+                observe::checkpoint(&mut ckpt, &agg)?;
             }
             _ = checkpoint.tick() => {
                 write_dead(&mut dead, agg.take_dead_letters())?;
-                ckpt.save(&agg)?;
+                observe::checkpoint(&mut ckpt, &agg)?;
             }
+            _ = heartbeat.tick() => obs.heartbeat(&agg),
             _ = reload.tick(), if has_tables => reload_tables(&enricher, false),
             Some(()) = recv_hangup(&mut hangup) => reload_tables(&enricher, true),
             changed = shutdown.changed() => {
@@ -128,14 +144,16 @@ pub async fn run(
         &opts,
         flush,
     )
+    .instrument(tracing::info_span!("emit", flush))
     .await?;
     if opts.mode == Mode::Once {
         // Until here a crash resumes from the last checkpoint (and emits every window
         // again, identically); once every window is out, the next `--once` starts over.
         ckpt.clear()?;
     } else {
-        ckpt.save(&agg)?;
+        observe::checkpoint(&mut ckpt, &agg)?;
     }
+    obs.heartbeat(&agg);
     Ok(agg.accounting().clone())
 }
 
@@ -190,6 +208,7 @@ async fn emit(
             s.write(&emissions)
                 .with_context(|| format!("writing summaries to the {} sink", s.name()))?;
         }
+        observe::emitted(&opts.board, &emissions);
         tracing::debug!(
             emissions = emissions.len(),
             rows = emissions.iter().map(|e| e.batch.num_rows()).sum::<usize>(),
@@ -326,11 +345,17 @@ async fn process(msg: RawMessage, partializer: &Partializer, opts: ParseOptions)
         RawMessage::Chunk(chunk) => {
             let id = chunk.id();
             let object = chunk.object.clone();
-            let parsed =
-                tokio::task::spawn_blocking(move || flowlogd_formats::parse_chunk(&chunk, &opts))
-                    .await;
+            let span = tracing::info_span!("chunk", object = %object, chunk = %id);
+            let parsed = tokio::task::spawn_blocking(move || {
+                let _span = span.entered();
+                flowlogd_formats::parse_chunk(&chunk, &opts)
+            })
+            .await;
             let parsed = match parsed {
-                Ok(Ok(p)) => p,
+                Ok(Ok(p)) => {
+                    observe::parsed_chunk(&object, &p);
+                    p
+                }
                 Ok(Err(e)) => return PartialMessage::ObjectFailed(e.to_dead_letter()),
                 Err(e) => {
                     return PartialMessage::ObjectFailed(DeadLetter::new(
