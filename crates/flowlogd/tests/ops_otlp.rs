@@ -148,7 +148,7 @@ async fn otlp_receiver_gets_metrics_and_spans_of_a_backfill() {
     gen(&input, 3_000, 2, 5);
     let objects = count_files(&input);
     let out = tmp.path().join("out");
-    let bin = env!("CARGO_BIN_EXE_flowlogd");
+    let bin = bin();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(bin)
             .args(["run", "--once", "--quiet", "--input"])

@@ -14,6 +14,12 @@ use std::time::{Duration, Instant};
 
 pub const T0: &str = "2024-05-01T00:00:00Z";
 
+/// The binary under test: `FLOWLOGD_BIN` (e.g. an installed `/usr/bin/flowlogd`, or a
+/// copy taken right after the build), else the one cargo built for these tests.
+pub fn bin() -> String {
+    std::env::var("FLOWLOGD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_flowlogd").to_owned())
+}
+
 /// A continuous-mode config: one local source, Parquet + JSON lines + dead letters, the
 /// admin endpoint on a free loopback port; `extra` is appended verbatim.
 pub fn config(input: &Path, out: &Path, extra: &str) -> String {
@@ -57,7 +63,7 @@ pub fn clock() -> String {
 
 impl Daemon {
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowlogd"));
+        let mut cmd = Command::new(bin());
         cmd.args(args)
             .env_remove("RUST_LOG")
             .env_remove("NOTIFY_SOCKET")
@@ -357,7 +363,7 @@ pub fn total(samples: &[Sample], name: &str) -> f64 {
 
 /// Generates sample data (all formats) into `dir`.
 pub fn gen(dir: &Path, records: u64, hours: u32, seed: u64) {
-    let out = Command::new(env!("CARGO_BIN_EXE_flowlogd"))
+    let out = Command::new(bin())
         .args([
             "gen",
             "--out",
