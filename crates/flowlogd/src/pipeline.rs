@@ -79,12 +79,17 @@ pub async fn run(
         Arc::new(Enricher::load(&cfg.engine.enrichment).context("loading the enrichment tables")?);
     let has_tables = !cfg.engine.enrichment.files().is_empty();
     let partializer = Partializer::new(summaries, &cfg.engine).with_enricher(enricher.clone());
+    // Continuous mode stops taking raw chunks on shutdown (the source then sees the
+    // stream closed mid-scan): an object cut short has no ledger entry yet, so the next
+    // start reads it again and drops the chunks already applied.
+    let intake = (opts.mode == Mode::Continuous).then(|| stop.clone());
     let parse_task = tokio::spawn(parse_stage(
         raw_rx,
         part_tx,
         partializer,
         parse_opts,
         parallelism,
+        intake,
     ));
 
     let mut shutdown = shutdown;
@@ -310,9 +315,16 @@ async fn parse_stage(
     partializer: Partializer,
     opts: ParseOptions,
     parallelism: usize,
+    stop_intake: Option<Arc<AtomicBool>>,
 ) -> anyhow::Result<()> {
     let rx = tokio_stream_from(rx);
     let out = rx
+        .take_while(move |_| {
+            let stopped = stop_intake
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::SeqCst));
+            futures::future::ready(!stopped)
+        })
         .map(|msg| {
             let partializer = partializer.clone();
             let opts = opts.clone();

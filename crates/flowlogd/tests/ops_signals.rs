@@ -192,3 +192,38 @@ fn copy(root: &Path, file: &Path, dst_root: &Path) {
     std::fs::copy(file, &tmp).unwrap();
     std::fs::rename(&tmp, &dst).unwrap();
 }
+
+#[test]
+fn a_drain_longer_than_shutdown_timeout_exits_1_and_the_restart_recovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let out = tmp.path().join("out");
+    gen(&input, 15_000, 2, 23);
+    std::fs::create_dir_all(&out).unwrap();
+    let cfg = out.join("flowlogd.toml");
+    let slow = "[admin]\nenabled = false\n[service]\nshutdown_timeout = \"1ms\"\n";
+    std::fs::write(&cfg, config(&input, &out, slow)).unwrap();
+    let mut d = Daemon::start(&["run", "--config", cfg.to_str().unwrap()], &[]);
+    d.wait_stderr("pipeline running", Duration::from_secs(60));
+    d.signal("TERM");
+    let (code, stdout, stderr) = d.wait_exit(Duration::from_secs(30));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("longer than service.shutdown_timeout"), "{stderr}");
+    assert!(!stdout.contains("flowlogd: "), "no accounting after a cut-short drain");
+
+    // The next start resumes from the last checkpoint and ends with every record once.
+    std::fs::write(&cfg, config(&input, &out, "[admin]\nlisten = \"127.0.0.1:0\"\n")).unwrap();
+    let objects = count_files(&input) as u64;
+    let mut d = Daemon::start(&["run", "--config", cfg.to_str().unwrap()], &[]);
+    let addr = d.admin_addr();
+    wait_status(addr, "every object", Duration::from_secs(120), |v| {
+        v["accounting"]["objects"].as_u64() == Some(objects)
+    });
+    d.signal("TERM");
+    let (code, stdout, stderr) = d.wait_exit(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{stderr}");
+    let acct = accounting(&stdout);
+    let expected = once(&input, &tmp.path().join("once"));
+    assert_eq!(acct["objects"], objects, "{stderr}");
+    assert_eq!(acct["records_in"], expected["records_in"]);
+}
