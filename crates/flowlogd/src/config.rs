@@ -4,11 +4,11 @@ use std::path::{Path, PathBuf};
 
 use flowlogd_engine::{derive, ConfigIssue, EngineConfig, SummaryConfig};
 use flowlogd_formats::ParseOptions;
+use flowlogd_ops::admin::AdminConfig;
+use flowlogd_ops::telemetry::TelemetryConfig;
 use flowlogd_sinks::{
     DeadLetterSinkConfig, FirstSeenSinkConfig, JsonlSinkConfig, ParquetSinkConfig,
 };
-use flowlogd_ops::admin::AdminConfig;
-use flowlogd_ops::telemetry::TelemetryConfig;
 use flowlogd_sources::LocalDirConfig;
 use serde::{Deserialize, Serialize};
 

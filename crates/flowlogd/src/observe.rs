@@ -23,7 +23,7 @@ fn newest_by_object() -> &'static Mutex<HashMap<String, i64>> {
 
 /// From the parse stage: the newest `end` (or `start`) of a parsed chunk.
 pub fn parsed_chunk(object: &str, parsed: &[Parsed]) {
-    let newest = parsed.iter().filter_map(|p| newest_event_ms(p)).max();
+    let newest = parsed.iter().filter_map(newest_event_ms).max();
     if let Some(ms) = newest {
         metrics::get().event_time(ms);
         if let Ok(mut m) = newest_by_object().lock() {
@@ -41,11 +41,10 @@ fn newest_event_ms(p: &Parsed) -> Option<i64> {
     let arr = p.batch.column(col);
     let ms = match arr.data_type() {
         DataType::Timestamp(TimeUnit::Millisecond, _) => arr.clone(),
-        DataType::Timestamp(_, tz) => arrow::compute::cast(
-            arr,
-            &DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
-        )
-        .ok()?,
+        DataType::Timestamp(_, tz) => {
+            arrow::compute::cast(arr, &DataType::Timestamp(TimeUnit::Millisecond, tz.clone()))
+                .ok()?
+        }
         _ => return None,
     };
     let ms = ms.as_primitive_opt::<TimestampMillisecondType>()?;
@@ -103,8 +102,7 @@ impl Observer {
                 }
                 m.window_records(&cp.window_records);
                 flowlogd_ops::progress::add_records(cp.stats.records);
-                *self.records_by_object.entry(cp.object.clone()).or_default() +=
-                    cp.stats.records;
+                *self.records_by_object.entry(cp.object.clone()).or_default() += cp.stats.records;
             }
             PartialMessage::ObjectFailed(dl) => {
                 m.rejected(&dl.kind, 1);

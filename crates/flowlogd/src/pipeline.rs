@@ -19,8 +19,8 @@ use flowlogd_ops::progress::Progress;
 use flowlogd_sinks::{DeadLetterSink, FirstSeenSink, JsonlSink, ParquetSink, SummarySink};
 use flowlogd_sources::{LocalDirSource, Source};
 use futures::StreamExt;
-use tracing::Instrument;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::config::Config;
 use crate::observe::{self, Observer};

@@ -20,6 +20,11 @@ fn admin_endpoints_serve_health_status_and_metrics_without_secrets() {
     let input = tmp.path().join("in");
     let out = tmp.path().join("out");
     gen(&input, 4_000, 2, 7);
+    // One object that is not gzip at all: a dead letter, counted as a reject by reason.
+    let bad =
+        input.join("AWSLogs/bad/123456789012_vpcflowlogs_us-east-1_fl-1_20240501T0000Z_bad.log.gz");
+    std::fs::create_dir_all(bad.parent().unwrap()).unwrap();
+    std::fs::write(&bad, b"this is not gzip").unwrap();
     let objects = count_files(&input);
     std::fs::create_dir_all(&out).unwrap();
     let cfg = out.join("flowlogd.toml");
@@ -51,21 +56,31 @@ fn admin_endpoints_serve_health_status_and_metrics_without_secrets() {
     let (code, body) = http_get(addr, "/healthz");
     assert_eq!((code, body.trim()), (200, "ok"));
     let status = wait_status(addr, "every object read", Duration::from_secs(60), |v| {
-        v["accounting"]["objects"].as_u64() == Some(objects as u64)
-            && v["windows"]["emitted"].as_u64().unwrap_or(0) > 0
+        let a = &v["accounting"];
+        a["objects"].as_u64().unwrap_or(0) + a["objects_failed"].as_u64().unwrap_or(0)
+            == objects as u64
+            && v["windows"]["revisions_emitted"].as_u64().unwrap_or(0) > 0
     });
     let (code, _) = http_get(addr, "/readyz");
     assert_eq!(code, 200);
     assert_eq!(status["ready"], true);
     assert_eq!(status["phase"], "running");
     let src = &status["sources"]["local"];
-    assert_eq!(src["objects"].as_u64(), Some(objects as u64), "{status:#}");
+    let read = status["accounting"]["objects"].as_u64().unwrap();
+    assert_eq!(src["objects"].as_u64(), Some(read), "{status:#}");
     assert!(src["last_object"].as_str().is_some_and(|o| !o.is_empty()));
     assert!(src["event_lag_seconds"].as_f64().unwrap() > 0.0);
     assert!(status["windows"]["open"].as_u64().unwrap() >= 2);
+    assert!(
+        status["windows"]["closed"].as_u64().unwrap() >= 2,
+        "{status:#}"
+    );
     let traffic = &status["last_emission"]["traffic"];
     assert!(traffic["revision"].as_u64().unwrap() >= 1, "{status:#}");
-    assert!(traffic["window_start"].as_str().unwrap().starts_with("2024-05-01T0"));
+    assert!(traffic["window_start"]
+        .as_str()
+        .unwrap()
+        .starts_with("2024-05-01T0"));
     assert!(status.get("access").is_some());
 
     let (code, text) = http_get(addr, "/metrics");
@@ -73,8 +88,12 @@ fn admin_endpoints_serve_health_status_and_metrics_without_secrets() {
     let samples = parse_prometheus(&text);
     let records_in = status["accounting"]["records_in"].as_u64().unwrap() as f64;
     assert!(records_in > 0.0);
-    assert_eq!(total(&samples, "flowlogd_records_read_total"), records_in, "{text}");
-    assert_eq!(total(&samples, "flowlogd_objects_read_total"), objects as f64);
+    assert_eq!(
+        total(&samples, "flowlogd_records_read_total"),
+        records_in,
+        "{text}"
+    );
+    assert_eq!(total(&samples, "flowlogd_objects_read_total"), read as f64);
     // Immutable objects are consumed whole; a `PT1H.json` up to the end of its last
     // complete record (its closing `]}` is left for the next append).
     let (bytes, json_files) = files_bytes(&input);
@@ -94,8 +113,38 @@ fn admin_endpoints_serve_health_status_and_metrics_without_secrets() {
     assert!(total(&samples, "flowlogd_process_rss_bytes") > 1e6);
     assert!(total(&samples, "flowlogd_window_lag_seconds") > 3600.0);
     assert!(total(&samples, "flowlogd_windows_open") >= 2.0);
-    let rejected = status["accounting"]["rejected"].as_u64().unwrap() as f64;
+    let a = &status["accounting"];
+    let rejected = (a["rejected"].as_u64().unwrap() + a["objects_failed"].as_u64().unwrap()) as f64;
+    assert!(rejected >= 1.0);
     assert_eq!(total(&samples, "flowlogd_parse_rejects_total"), rejected);
+    // By reason: as many as the dead-letter output holds of each kind.
+    let dead = out.join("deadletter.jsonl");
+    let start = std::time::Instant::now();
+    while (std::fs::read_to_string(&dead)
+        .unwrap_or_default()
+        .lines()
+        .count() as f64)
+        < rejected
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "dead letters not written"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut kinds = std::collections::BTreeMap::<String, f64>::new();
+    for l in std::fs::read_to_string(&dead).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        *kinds
+            .entry(v["kind"].as_str().unwrap().to_owned())
+            .or_default() += 1.0;
+    }
+    let by_reason: std::collections::BTreeMap<String, f64> = samples
+        .iter()
+        .filter(|s| s.name == "flowlogd_parse_rejects_total")
+        .map(|s| (s.labels["reason"].clone(), s.value))
+        .collect();
+    assert_eq!(by_reason, kinds, "{text}");
 
     d.signal("TERM");
     let (code, stdout, stderr) = d.wait_exit(Duration::from_secs(60));

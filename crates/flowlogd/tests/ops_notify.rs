@@ -31,7 +31,10 @@ fn ready_watchdog_status_and_stopping_reach_the_notify_socket() {
     // Pinged every 100 ms (half of WATCHDOG_USEC), from the main loop.
     sock.wait_for("WATCHDOG=1", 10, Duration::from_secs(30));
     let first = &sock.all()[0];
-    assert!(first.lines().any(|l| l == "READY=1"), "READY=1 first: {first:?}");
+    assert!(
+        first.lines().any(|l| l == "READY=1"),
+        "READY=1 first: {first:?}"
+    );
     assert!(
         first.lines().any(|l| l.starts_with("STATUS=running: ")),
         "{first:?}"
@@ -47,7 +50,10 @@ fn ready_watchdog_status_and_stopping_reach_the_notify_socket() {
             continue;
         }
         let status = last.lines().find(|l| l.starts_with("STATUS=")).unwrap();
-        assert!(status.contains("records") && status.contains("windows open"), "{status}");
+        assert!(
+            status.contains("records") && status.contains("windows open"),
+            "{status}"
+        );
         break;
     }
     assert_eq!(sock.count("STOPPING=1"), 0);

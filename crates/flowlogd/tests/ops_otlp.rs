@@ -187,11 +187,15 @@ async fn otlp_receiver_gets_metrics_and_spans_of_a_backfill() {
     }
     let r = recv.0.lock().unwrap();
     assert_eq!(sum(&r, "flowlogd.records.read"), acct["records_in"] as f64);
-    assert!(r
-        .points
-        .contains_key(&("flowlogd.records.read".to_owned(), "source=local".to_owned())));
+    assert!(r.points.contains_key(&(
+        "flowlogd.records.read".to_owned(),
+        "source=local".to_owned()
+    )));
     assert!(sum(&r, "flowlogd.revisions.emitted") >= 3.0);
-    assert_eq!(sum(&r, "flowlogd.summary.rows"), acct["summary_rows"] as f64);
+    assert_eq!(
+        sum(&r, "flowlogd.summary.rows"),
+        acct["summary_rows"] as f64
+    );
     assert!(sum(&r, "flowlogd.process.rss") > 1e6);
     assert!(sum(&r, "flowlogd.window.records") > 0.0);
     assert!(r.spans.iter().any(|s| s == "chunk"), "{:?}", r.spans);
@@ -244,12 +248,16 @@ async fn otlp_metrics_arrive_periodically_from_the_daemon() {
     }
     assert!(d.child.try_wait().unwrap().is_none(), "still running");
     d.signal("TERM");
-    let (code, _, stderr) = tokio::task::spawn_blocking(move || d.wait_exit(Duration::from_secs(60)))
-        .await
-        .unwrap();
+    let (code, _, stderr) =
+        tokio::task::spawn_blocking(move || d.wait_exit(Duration::from_secs(60)))
+            .await
+            .unwrap();
     assert_eq!(code, Some(0), "{stderr}");
     let r = recv.0.lock().unwrap();
-    assert!(r.spans.is_empty(), "OTEL_TRACES_EXPORTER=none still exported spans");
+    assert!(
+        r.spans.is_empty(),
+        "OTEL_TRACES_EXPORTER=none still exported spans"
+    );
     assert!(r
         .services
         .iter()

@@ -25,14 +25,26 @@ fn progress_lines_without_a_terminal() {
         .unwrap();
     assert!(o.status.success());
     let stderr = String::from_utf8_lossy(&o.stderr);
-    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("backfill progress")).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("backfill progress"))
+        .collect();
     assert!(lines.len() >= objects / 2, "{stderr}");
     let last = lines.last().unwrap();
-    for field in ["objects_done=", "objects_total=", "mb_per_s=", "records_per_s=", "eta_s="] {
+    for field in [
+        "objects_done=",
+        "objects_total=",
+        "mb_per_s=",
+        "records_per_s=",
+        "eta_s=",
+    ] {
         assert!(last.contains(field), "{last}");
     }
     assert!(last.contains(&format!("objects_total={objects}")), "{last}");
-    assert!(!stderr.contains('\u{1b}'), "no terminal escapes in plain logs");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no terminal escapes in plain logs"
+    );
 
     let o = Command::new(bin())
         .args(["run", "--once", "--quiet", "--input"])
@@ -69,7 +81,13 @@ fn progress_bar_on_a_terminal() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{text}");
     // The bar is redrawn in place (escape codes) with objects, bytes, rate and ETA.
-    assert!(text.contains("objects") && text.contains("records/s"), "{text}");
+    assert!(
+        text.contains("objects") && text.contains("records/s"),
+        "{text}"
+    );
     assert!(text.contains("ETA"), "{text}");
-    assert!(!text.contains("backfill progress"), "plain lines on a terminal: {text}");
+    assert!(
+        !text.contains("backfill progress"),
+        "plain lines on a terminal: {text}"
+    );
 }

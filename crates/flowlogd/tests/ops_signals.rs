@@ -43,7 +43,11 @@ fn sigint_drains_checkpoints_and_a_restart_reads_nothing_twice() {
     let cfg = out.join("flowlogd.toml");
     std::fs::write(
         &cfg,
-        config(&input, &out, "[admin]\nlisten = \"127.0.0.1:0\"\n[service]\nshutdown_timeout = \"30s\"\n"),
+        config(
+            &input,
+            &out,
+            "[admin]\nlisten = \"127.0.0.1:0\"\n[service]\nshutdown_timeout = \"30s\"\n",
+        ),
     )
     .unwrap();
     let objects = count_files(&input) as u64;
@@ -96,7 +100,7 @@ fn sighup_applies_a_new_config_without_losing_state_or_rejects_a_bad_one() {
     let addr = d.admin_addr();
     wait_status(addr, "the first half", Duration::from_secs(60), |v| {
         v["accounting"]["objects"].as_u64() == Some(before.len() as u64)
-            && v["windows"]["emitted"].as_u64().unwrap_or(0) > 0
+            && v["windows"]["revisions_emitted"].as_u64().unwrap_or(0) > 0
     });
     assert!(!d.stderr().contains("DEBUG"));
 
@@ -104,12 +108,18 @@ fn sighup_applies_a_new_config_without_losing_state_or_rejects_a_bad_one() {
     std::fs::write(&cfg, format!("{base}\n[engine.nonsense]\nx = 1\n")).unwrap();
     d.signal("HUP");
     let text = d.wait_stderr("keeping the current configuration", Duration::from_secs(30));
-    assert!(text.contains("nonsense"), "the reason names the key:\n{text}");
+    assert!(
+        text.contains("nonsense"),
+        "the reason names the key:\n{text}"
+    );
     let v = wait_status(addr, "rejection on /status", Duration::from_secs(10), |v| {
         v["config"]["reloads_rejected"] == 1
     });
     assert_eq!(v["ready"], true);
-    assert!(v["config"]["last_rejection"].as_str().unwrap().contains("nonsense"));
+    assert!(v["config"]["last_rejection"]
+        .as_str()
+        .unwrap()
+        .contains("nonsense"));
 
     // 2. A summary changed under its old name: rejected (its state was built for the old one).
     std::fs::write(
@@ -125,7 +135,10 @@ fn sighup_applies_a_new_config_without_losing_state_or_rejects_a_bad_one() {
         v["config"]["reloads_rejected"] == 2
     });
     let reason = v["config"]["last_rejection"].as_str().unwrap();
-    assert!(reason.contains("\"traffic\" changed its definition"), "{reason}");
+    assert!(
+        reason.contains("\"traffic\" changed its definition"),
+        "{reason}"
+    );
 
     // 3. A good one: a new summary and the debug log level.
     let extra = "[admin]\nlisten = \"127.0.0.1:0\"\n[telemetry]\nlog_level = \"debug\"\n\
@@ -143,8 +156,21 @@ fn sighup_applies_a_new_config_without_losing_state_or_rejects_a_bad_one() {
     let total = files.len() as u64;
     wait_status(addr, "the second half", Duration::from_secs(60), |v| {
         v["accounting"]["objects"].as_u64() == Some(total)
-            && v["last_emission"]["by_action"]["revision"].as_u64().unwrap_or(0) >= 1
+            && v["last_emission"]["by_action"]["revision"]
+                .as_u64()
+                .unwrap_or(0)
+                >= 1
     });
+    let (_, text) = http_get(addr, "/metrics");
+    let samples = parse_prometheus(&text);
+    let reloads = |result: &str| {
+        samples
+            .iter()
+            .find(|s| s.name == "flowlogd_config_reloads_total" && s.labels["result"] == result)
+            .map(|s| s.value)
+    };
+    assert_eq!(reloads("rejected"), Some(2.0), "{text}");
+    assert_eq!(reloads("applied"), Some(1.0), "{text}");
     d.signal("TERM");
     let (code, stdout, stderr) = d.wait_exit(Duration::from_secs(40));
     assert_eq!(code, Some(0), "{stderr}");
@@ -162,7 +188,11 @@ fn sighup_applies_a_new_config_without_losing_state_or_rejects_a_bad_one() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let actual = rt.block_on(common::all_output_rows(&out.join("parquet")));
     let expected = rt.block_on(common::all_output_rows(&once_out.join("parquet")));
-    common::assert_same_rows(&actual, &expected, "final revisions after a reload vs --once");
+    common::assert_same_rows(
+        &actual,
+        &expected,
+        "final revisions after a reload vs --once",
+    );
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -208,11 +238,21 @@ fn a_drain_longer_than_shutdown_timeout_exits_1_and_the_restart_recovers() {
     d.signal("TERM");
     let (code, stdout, stderr) = d.wait_exit(Duration::from_secs(30));
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("longer than service.shutdown_timeout"), "{stderr}");
-    assert!(!stdout.contains("flowlogd: "), "no accounting after a cut-short drain");
+    assert!(
+        stderr.contains("longer than service.shutdown_timeout"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains("flowlogd: "),
+        "no accounting after a cut-short drain"
+    );
 
     // The next start resumes from the last checkpoint and ends with every record once.
-    std::fs::write(&cfg, config(&input, &out, "[admin]\nlisten = \"127.0.0.1:0\"\n")).unwrap();
+    std::fs::write(
+        &cfg,
+        config(&input, &out, "[admin]\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
     let objects = count_files(&input) as u64;
     let mut d = Daemon::start(&["run", "--config", cfg.to_str().unwrap()], &[]);
     let addr = d.admin_addr();

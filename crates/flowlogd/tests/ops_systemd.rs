@@ -132,8 +132,7 @@ fn unit_has_the_settings_flowlogd_relies_on() {
 #[test]
 fn deb_package_metadata_ships_existing_files() {
     let manifest: toml::Value = toml::from_str(
-        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-            .unwrap(),
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap(),
     )
     .unwrap();
     let deb = &manifest["package"]["metadata"]["deb"];
@@ -152,7 +151,10 @@ fn deb_package_metadata_ships_existing_files() {
     assert!(targets.iter().any(|t| t == "usr/bin/"));
     for conf in deb["conf-files"].as_array().unwrap() {
         let conf = conf.as_str().unwrap().trim_start_matches('/');
-        assert!(targets.iter().any(|t| t == conf), "conffile {conf} not shipped");
+        assert!(
+            targets.iter().any(|t| t == conf),
+            "conffile {conf} not shipped"
+        );
     }
     let units = &deb["systemd-units"];
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(units["unit-scripts"].as_str().unwrap());

@@ -79,7 +79,10 @@ struct Board {
     heartbeat: Option<Instant>,
     sources: BTreeMap<String, SourceStatus>,
     windows_open: usize,
-    windows_emitted: u64,
+    revisions_emitted: u64,
+    /// Windows emitted (closed) at least once, newest last; bounded.
+    windows_closed: std::collections::BTreeSet<String>,
+    windows_closed_total: u64,
     emissions: BTreeMap<String, EmissionStatus>,
     accounting: Value,
     config: ConfigStatus,
@@ -209,7 +212,13 @@ impl StatusBoard {
     ) {
         self.update(|b| {
             if !provisional {
-                b.windows_emitted += 1;
+                b.revisions_emitted += 1;
+                if b.windows_closed.insert(window_start.clone()) {
+                    b.windows_closed_total += 1;
+                    while b.windows_closed.len() > 10_000 {
+                        b.windows_closed.pop_first();
+                    }
+                }
             }
             b.emissions.insert(
                 summary.to_owned(),
@@ -274,7 +283,11 @@ impl StatusBoard {
                 "phase": b.phase,
                 "uptime_seconds": uptime,
                 "sources": b.sources,
-                "windows": { "open": b.windows_open, "emitted": b.windows_emitted },
+                "windows": {
+                    "open": b.windows_open,
+                    "closed": b.windows_closed_total,
+                    "revisions_emitted": b.revisions_emitted,
+                },
                 "last_emission": b.emissions,
                 "accounting": b.accounting,
                 "config": b.config,
@@ -301,7 +314,7 @@ impl StatusBoard {
                 get("rejected"),
                 get("too_late"),
                 b.windows_open,
-                b.windows_emitted,
+                b.revisions_emitted,
             )
         })
     }
@@ -345,10 +358,7 @@ async fn healthz(State(s): State<AdminState>) -> Response {
     match s.board.since_heartbeat() {
         Some(d) if d > s.stall_after => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "stalled: main loop silent for {}s\n",
-                d.as_secs()
-            ),
+            format!("stalled: main loop silent for {}s\n", d.as_secs()),
         )
             .into_response(),
         _ => (StatusCode::OK, "ok\n").into_response(),

@@ -260,7 +260,9 @@ pub fn event_lag() -> Option<Duration> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    Some(Duration::from_millis(now.saturating_sub(newest).max(0) as u64))
+    Some(Duration::from_millis(
+        now.saturating_sub(newest).max(0) as u64
+    ))
 }
 
 /// VmRSS from `/proc/self/status` (Linux only; None elsewhere).
@@ -286,7 +288,10 @@ mod tests {
     fn rfc3339_formats_window_starts() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_714_521_600_000), "2024-05-01T00:00:00Z");
-        assert_eq!(rfc3339(1_709_164_800_000 + 3_723_000), "2024-02-29T01:02:03Z");
+        assert_eq!(
+            rfc3339(1_709_164_800_000 + 3_723_000),
+            "2024-02-29T01:02:03Z"
+        );
     }
 
     #[test]

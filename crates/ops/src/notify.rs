@@ -46,7 +46,10 @@ pub fn stopping() {
 /// `WATCHDOG=1` plus the current one-line status. Sent from the pipeline's main loop only,
 /// so a stuck loop misses its pings and systemd restarts the service.
 pub fn watchdog(status: &str) {
-    send(&[NotifyState::Watchdog, NotifyState::Status(&one_line(status))]);
+    send(&[
+        NotifyState::Watchdog,
+        NotifyState::Status(&one_line(status)),
+    ]);
 }
 
 /// `STATUS=` alone.

@@ -242,7 +242,11 @@ pub fn init(
         tracing::warn!(protocol = %p, "OTEL_EXPORTER_OTLP_PROTOCOL: flowlogd exports OTLP over gRPC only; using grpc");
     }
     if otlp {
-        tracing::info!(metrics = otlp_metrics, traces = otlp_traces, "OTLP export on");
+        tracing::info!(
+            metrics = otlp_metrics,
+            traces = otlp_traces,
+            "OTLP export on"
+        );
     }
     Ok(Telemetry {
         registry,
@@ -268,8 +272,9 @@ impl Telemetry {
     pub fn set_log_level(&self, level: Option<&str>) -> Result<(), TelemetryError> {
         let filter = build_filter(level)?;
         if let Some(h) = &self.filter {
-            h.reload(filter)
-                .map_err(|e| TelemetryError::Level(level.unwrap_or("info").into(), e.to_string()))?;
+            h.reload(filter).map_err(|e| {
+                TelemetryError::Level(level.unwrap_or("info").into(), e.to_string())
+            })?;
         }
         Ok(())
     }

@@ -104,7 +104,12 @@ pub fn run(args: RunArgs, log_format: Option<&str>) -> anyhow::Result<ExitCode> 
         flowlogd_ops::telemetry::init(&cfg.telemetry, log_format)?
     };
     let board = StatusBoard::new();
-    board.config_loaded(args.config.as_ref().map(|p| p.display().to_string()).as_deref());
+    board.config_loaded(
+        args.config
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .as_deref(),
+    );
     let sup = Supervisor {
         args: &args,
         clock,
@@ -257,7 +262,10 @@ impl Supervisor<'_> {
             .map_err(|e| format!("validating the configuration: {e}"))?
             .map_err(|e| without_source_lines(&format!("{e:#}")))?;
         if new.state_dir() != current.state_dir() {
-            return Err("state_dir changed: the window state lives there; restart flowlogd to move it".into());
+            return Err(
+                "state_dir changed: the window state lives there; restart flowlogd to move it"
+                    .into(),
+            );
         }
         if new.engine.window != current.engine.window {
             return Err("engine.window changed: window state cannot be re-cut; restart with a new state_dir".into());
@@ -297,7 +305,10 @@ impl Supervisor<'_> {
     }
 
     fn apply_log_level(&self, cfg: &Config) {
-        if let Err(e) = self.telemetry.set_log_level(cfg.telemetry.log_level.as_deref()) {
+        if let Err(e) = self
+            .telemetry
+            .set_log_level(cfg.telemetry.log_level.as_deref())
+        {
             tracing::error!(error = %e, "log level not changed");
         }
     }
@@ -316,7 +327,9 @@ fn without_source_lines(error: &str) -> String {
         .lines()
         .filter(|l| {
             let t = l.trim_start();
-            let t = t.trim_start_matches(|c: char| c.is_ascii_digit()).trim_start();
+            let t = t
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .trim_start();
             !t.starts_with('|')
         })
         .collect::<Vec<_>>()
@@ -332,6 +345,9 @@ mod tests {
         let e = "f.toml: TOML parse error at line 3, column 1\n  |\n3 | key = \"s3cr3t\"\n  | ^^^\nunknown field `key`";
         let r = without_source_lines(e);
         assert!(!r.contains("s3cr3t"), "{r}");
-        assert!(r.contains("line 3") && r.contains("unknown field `key`"), "{r}");
+        assert!(
+            r.contains("line 3") && r.contains("unknown field `key`"),
+            "{r}"
+        );
     }
 }

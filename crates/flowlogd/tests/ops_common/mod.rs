@@ -151,7 +151,10 @@ impl Daemon {
             }
             if start.elapsed() > timeout {
                 let _ = self.child.kill();
-                panic!("flowlogd did not exit within {timeout:?}:\n{}", self.stderr());
+                panic!(
+                    "flowlogd did not exit within {timeout:?}:\n{}",
+                    self.stderr()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -247,7 +250,10 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_owned()
@@ -379,7 +385,11 @@ pub fn gen(dir: &Path, records: u64, hours: u32, seed: u64) {
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Number of files below `dir`.
@@ -427,7 +437,10 @@ pub fn wait_status(
         if cond(&v) {
             return v;
         }
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}: {v:#}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out waiting for {what}: {v:#}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
