@@ -57,11 +57,11 @@ pub fn status(status: &str) {
     send(&[NotifyState::Status(&one_line(status))]);
 }
 
-/// How often to ping: half of `WATCHDOG_USEC` (systemd's advice), or `fallback` when the
-/// watchdog is off (the status line and health heartbeat still refresh at that pace).
+/// How often the main loop checks in: `fallback` (which also paces the status line and
+/// `/status`), or more often when half of systemd's `WATCHDOG_USEC` (its advice) is shorter.
 pub fn ping_interval(fallback: Duration) -> Duration {
     match sd_notify::watchdog_enabled() {
-        Some(d) => (d / 2).max(Duration::from_millis(10)),
+        Some(d) => (d / 2).clamp(Duration::from_millis(10), fallback),
         None => fallback,
     }
 }
