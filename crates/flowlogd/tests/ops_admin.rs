@@ -48,6 +48,9 @@ fn admin_endpoints_serve_health_status_and_metrics_without_secrets() {
             ("AWS_SECRET_ACCESS_KEY", SECRETS[0]),
             ("OTEL_EXPORTER_OTLP_HEADERS", &headers),
             ("AZURE_STORAGE_CONNECTION_STRING", &conn),
+            // Export fails (nothing listens there): its errors are logged, the headers not.
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "300"),
         ],
     );
     let addr = d.admin_addr();
