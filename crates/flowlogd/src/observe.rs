@@ -21,6 +21,30 @@ fn newest_by_object() -> &'static Mutex<HashMap<String, i64>> {
     M.get_or_init(Default::default)
 }
 
+/// One open `object` span per object being read: its chunks' spans are its children, and
+/// it ends (and is exported) when the object's ledger entry or failure arrives.
+fn object_spans() -> &'static Mutex<HashMap<String, tracing::Span>> {
+    static M: OnceLock<Mutex<HashMap<String, tracing::Span>>> = OnceLock::new();
+    M.get_or_init(Default::default)
+}
+
+/// The span of one chunk, a child of its object's span (trace: object → chunks).
+pub fn chunk_span(source: &str, object: &str, chunk: &str) -> tracing::Span {
+    let Ok(mut spans) = object_spans().lock() else {
+        return tracing::info_span!("chunk", object, chunk);
+    };
+    let parent = spans
+        .entry(object.to_owned())
+        .or_insert_with(|| tracing::info_span!(parent: None, "object", source, object));
+    tracing::info_span!(parent: &*parent, "chunk", chunk)
+}
+
+fn end_object_span(object: &str) {
+    if let Ok(mut spans) = object_spans().lock() {
+        spans.remove(object);
+    }
+}
+
 /// From the parse stage: the newest `end` (or `start`) of a parsed chunk.
 pub fn parsed_chunk(object: &str, parsed: &[Parsed]) {
     let newest = parsed.iter().filter_map(newest_event_ms).max();
@@ -107,6 +131,7 @@ impl Observer {
             PartialMessage::ObjectFailed(dl) => {
                 m.rejected(&dl.kind, 1);
                 self.records_by_object.remove(&dl.object);
+                end_object_span(&dl.object);
                 if let Ok(mut map) = newest_by_object().lock() {
                     map.remove(&dl.object);
                 }
@@ -122,6 +147,7 @@ impl Observer {
             None => e.consumed,
         };
         let records = self.records_by_object.remove(&e.object).unwrap_or(0);
+        end_object_span(&e.object);
         metrics::get().object_read(&e.source, before.is_none(), bytes, records);
         let newest = newest_by_object()
             .lock()

@@ -357,7 +357,7 @@ async fn process(msg: RawMessage, partializer: &Partializer, opts: ParseOptions)
         RawMessage::Chunk(chunk) => {
             let id = chunk.id();
             let object = chunk.object.clone();
-            let span = tracing::info_span!("chunk", object = %object, chunk = %id);
+            let span = observe::chunk_span(&chunk.source, &object, &id);
             let parsed = tokio::task::spawn_blocking(move || {
                 let _span = span.entered();
                 flowlogd_formats::parse_chunk(&chunk, &opts)

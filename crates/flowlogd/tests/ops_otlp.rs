@@ -32,6 +32,8 @@ use ops_common::*;
 struct Received {
     points: BTreeMap<(String, String), f64>,
     spans: Vec<String>,
+    /// (name, span id, parent span id) of every span.
+    span_ids: Vec<(String, Vec<u8>, Vec<u8>)>,
     services: Vec<String>,
     metric_exports: usize,
 }
@@ -109,6 +111,8 @@ impl TraceService for Receiver {
             for ss in &rs.scope_spans {
                 for s in &ss.spans {
                     r.spans.push(s.name.clone());
+                    r.span_ids
+                        .push((s.name.clone(), s.span_id.clone(), s.parent_span_id.clone()));
                 }
             }
         }
@@ -130,6 +134,10 @@ async fn start_receiver() -> (Receiver, std::net::SocketAddr) {
             .unwrap();
     });
     (recv, addr)
+}
+
+fn objects_total_spans(r: &Received) -> usize {
+    sum(r, "flowlogd.objects.read") as usize
 }
 
 fn sum(r: &Received, name: &str) -> f64 {
@@ -199,6 +207,26 @@ async fn otlp_receiver_gets_metrics_and_spans_of_a_backfill() {
     assert!(sum(&r, "flowlogd.process.rss") > 1e6);
     assert!(sum(&r, "flowlogd.window.records") > 0.0);
     assert!(r.spans.iter().any(|s| s == "chunk"), "{:?}", r.spans);
+    // Every chunk span is the child of an object span (trace: object -> chunks).
+    let objects: Vec<&Vec<u8>> = r
+        .span_ids
+        .iter()
+        .filter(|(n, _, _)| n == "object")
+        .map(|(_, id, _)| id)
+        .collect();
+    assert_eq!(
+        objects.len(),
+        objects_total_spans(&r),
+        "one span per object"
+    );
+    for (name, _, parent) in &r.span_ids {
+        if name == "chunk" {
+            assert!(
+                objects.contains(&parent),
+                "chunk span without its object span"
+            );
+        }
+    }
     assert!(r.spans.iter().any(|s| s == "emit"), "{:?}", r.spans);
     assert!(
         r.services
