@@ -241,6 +241,9 @@ impl Supervisor<'_> {
             registry: self.telemetry.registry(),
             stall_after: cfg.admin.stall_after,
         };
+        if !cfg.admin.listen.ip().is_loopback() {
+            tracing::warn!(listen = %cfg.admin.listen, "the admin endpoint listens beyond loopback and has no authentication; restrict it with a firewall");
+        }
         match flowlogd_ops::admin::serve(cfg.admin.listen, state).await {
             Ok(addr) => tracing::info!(%addr, "admin endpoint listening"),
             // Not fatal: the pipeline matters more than its dashboard (and probes will
