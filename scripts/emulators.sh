@@ -41,6 +41,8 @@ emu_apt() {
   command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv python3-pip)
   command -v node >/dev/null 2>&1 || missing+=(nodejs)
   command -v npm >/dev/null 2>&1 || missing+=(npm)
+  # systemd-analyze verifies deploy/flowlogd.service (tests/ops_systemd.rs).
+  command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
   [ ${#missing[@]} -eq 0 ] && return 0
   if ! command -v apt-get >/dev/null 2>&1; then
     emu_log "missing ${missing[*]} and no apt-get: install them first"; return 1

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use flowlogd_engine::{derive, ConfigIssue, EngineConfig, SummaryConfig};
 use flowlogd_formats::ParseOptions;
+use flowlogd_ops::admin::AdminConfig;
+use flowlogd_ops::telemetry::TelemetryConfig;
 use flowlogd_sinks::{
     DeadLetterSinkConfig, FirstSeenSinkConfig, JsonlSinkConfig, ParquetSinkConfig,
 };
@@ -29,10 +31,42 @@ pub struct Config {
     pub sources: SourcesConfig,
     #[serde(default)]
     pub sinks: SinksConfig,
+    /// `[admin]`: the HTTP endpoint (`/healthz`, `/readyz`, `/status`, `/metrics`).
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// `[telemetry]`: log level/format and OTLP export.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    /// `[service]`: behaviour under a service manager.
+    #[serde(default)]
+    pub service: ServiceConfig,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// `[service]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// SIGTERM/SIGINT (and a reload) drain in-flight chunks and checkpoint within this
+    /// time; past it flowlogd exits 1 and the next start resumes from the last checkpoint.
+    /// Keep it below the unit's `TimeoutStopSec`.
+    #[serde(default = "default_shutdown_timeout", with = "humantime_serde")]
+    pub shutdown_timeout: std::time::Duration,
+}
+
+fn default_shutdown_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(45)
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            shutdown_timeout: default_shutdown_timeout(),
+        }
+    }
 }
 
 /// `[parse]`
@@ -119,6 +153,9 @@ impl Config {
                 }),
                 first_seen: None,
             },
+            admin: AdminConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            service: ServiceConfig::default(),
         }
     }
 
@@ -305,6 +342,22 @@ impl Config {
                 "first-seen detection is enabled but has no output",
                 "add [sinks.first_seen] path = \"out/first_seen.jsonl\"",
             ));
+        }
+        if self.service.shutdown_timeout.is_zero() {
+            issues.push(ConfigIssue::new(
+                "service.shutdown_timeout",
+                "0s leaves no time to drain and checkpoint",
+                "use e.g. \"45s\" (below the unit's TimeoutStopSec)",
+            ));
+        }
+        if let Some(level) = &self.telemetry.log_level {
+            if let Err(e) = flowlogd_ops::telemetry::check_level(level) {
+                issues.push(ConfigIssue::new(
+                    "telemetry.log_level",
+                    e,
+                    "use e.g. \"info\" or \"info,flowlogd_engine=debug\"",
+                ));
+            }
         }
         if let Some(f) = &self.parse.aws_format {
             for name in f.split_whitespace() {

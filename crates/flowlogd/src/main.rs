@@ -3,6 +3,7 @@
 mod alloc;
 mod cmd;
 mod config;
+mod observe;
 mod pipeline;
 mod sqlcheck;
 
@@ -13,7 +14,10 @@ use clap::Parser;
 fn main() -> ExitCode {
     alloc::limit_arenas();
     let cli = cmd::Cli::parse();
-    flowlogd_ops::logging::init(cli.log_format.as_deref());
+    // `run` sets up logging with its config (level, format, OTLP traces) itself.
+    if !matches!(cli.command, cmd::Command::Run(_)) {
+        flowlogd_ops::logging::init(cli.log_format.as_deref());
+    }
     match cmd::run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use flowlogd_bus::{channel, PartialMessage, RawMessage, Receiver, Sender};
@@ -20,8 +20,10 @@ use flowlogd_sinks::{DeadLetterSink, FirstSeenSink, JsonlSink, ParquetSink, Summ
 use flowlogd_sources::{AzureBlobSource, LocalDirSource, Source};
 use futures::StreamExt;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::config::Config;
+use crate::observe::{self, Observer};
 
 pub struct Options {
     pub mode: Mode,
@@ -30,6 +32,8 @@ pub struct Options {
     pub clock: Clock,
     /// Show a progress bar / progress lines (backfills).
     pub progress: bool,
+    /// `/status`, readiness and the sd_notify status line.
+    pub board: flowlogd_ops::admin::StatusBoard,
 }
 
 pub async fn run(
@@ -69,17 +73,23 @@ pub async fn run(
     let sources = build_sources(&cfg, &parse_opts, agg.ledger())?;
 
     let stop = Arc::new(AtomicBool::new(false));
+    let source_names: Vec<String> = sources.iter().map(|s| s.name().to_string()).collect();
     let source_task = spawn_sources(sources, raw_tx, opts.mode, opts.progress, stop.clone());
     let enricher =
         Arc::new(Enricher::load(&cfg.engine.enrichment).context("loading the enrichment tables")?);
     let has_tables = !cfg.engine.enrichment.files().is_empty();
     let partializer = Partializer::new(summaries, &cfg.engine).with_enricher(enricher.clone());
+    // Continuous mode stops taking raw chunks on shutdown (the source then sees the
+    // stream closed mid-scan): an object cut short has no ledger entry yet, so the next
+    // start reads it again and drops the chunks already applied.
+    let intake = (opts.mode == Mode::Continuous).then(|| stop.clone());
     let parse_task = tokio::spawn(parse_stage(
         raw_rx,
         part_tx,
         partializer,
         parse_opts,
         parallelism,
+        intake,
     ));
 
     let mut shutdown = shutdown;
@@ -93,20 +103,31 @@ pub async fn run(
     reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     reload.tick().await;
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut obs = Observer::new(opts.board.clone(), &source_names, &agg);
+    let mut heartbeat =
+        tokio::time::interval(flowlogd_ops::notify::ping_interval(Duration::from_secs(1)));
+    obs.ready();
     loop {
         tokio::select! {
             msg = part_rx.recv() => match msg {
-                Some(m) => agg.apply(m, opts.clock.now_ms(), opts.mode).await?,
+                Some(m) => {
+                    obs.message(&m, &agg);
+                    agg.apply(m, opts.clock.now_ms(), opts.mode).await?;
+                    obs.applied(&agg);
+                }
                 None => break,
             },
             _ = tick.tick(), if opts.mode == Mode::Continuous => {
-                emit(&mut agg, &mut sinks, &mut dead, &mut first_seen, &opts, false).await?;
-                ckpt.save(&agg)?;
+                emit(&mut agg, &mut sinks, &mut dead, &mut first_seen, &opts, false)
+                    .instrument(tracing::info_span!("emit"))
+                    .await?;
+                observe::checkpoint(&mut ckpt, &agg)?;
             }
             _ = checkpoint.tick() => {
                 write_dead(&mut dead, agg.take_dead_letters())?;
-                ckpt.save(&agg)?;
+                observe::checkpoint(&mut ckpt, &agg)?;
             }
+            _ = heartbeat.tick() => obs.heartbeat(&agg),
             _ = reload.tick(), if has_tables => reload_tables(&enricher, false),
             Some(()) = recv_hangup(&mut hangup) => reload_tables(&enricher, true),
             changed = shutdown.changed() => {
@@ -128,14 +149,16 @@ pub async fn run(
         &opts,
         flush,
     )
+    .instrument(tracing::info_span!("emit", flush))
     .await?;
     if opts.mode == Mode::Once {
         // Until here a crash resumes from the last checkpoint (and emits every window
         // again, identically); once every window is out, the next `--once` starts over.
         ckpt.clear()?;
     } else {
-        ckpt.save(&agg)?;
+        observe::checkpoint(&mut ckpt, &agg)?;
     }
+    obs.heartbeat(&agg);
     Ok(agg.accounting().clone())
 }
 
@@ -190,6 +213,7 @@ async fn emit(
             s.write(&emissions)
                 .with_context(|| format!("writing summaries to the {} sink", s.name()))?;
         }
+        observe::emitted(&opts.board, &emissions);
         tracing::debug!(
             emissions = emissions.len(),
             rows = emissions.iter().map(|e| e.batch.num_rows()).sum::<usize>(),
@@ -304,9 +328,16 @@ async fn parse_stage(
     partializer: Partializer,
     opts: ParseOptions,
     parallelism: usize,
+    stop_intake: Option<Arc<AtomicBool>>,
 ) -> anyhow::Result<()> {
     let rx = tokio_stream_from(rx);
     let out = rx
+        .take_while(move |_| {
+            let stopped = stop_intake
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::SeqCst));
+            futures::future::ready(!stopped)
+        })
         .map(|msg| {
             let partializer = partializer.clone();
             let opts = opts.clone();
@@ -339,11 +370,17 @@ async fn process(msg: RawMessage, partializer: &Partializer, opts: ParseOptions)
         RawMessage::Chunk(chunk) => {
             let id = chunk.id();
             let object = chunk.object.clone();
-            let parsed =
-                tokio::task::spawn_blocking(move || flowlogd_formats::parse_chunk(&chunk, &opts))
-                    .await;
+            let span = observe::chunk_span(&chunk.source, &object, &id);
+            let parsed = tokio::task::spawn_blocking(move || {
+                let _span = span.entered();
+                flowlogd_formats::parse_chunk(&chunk, &opts)
+            })
+            .await;
             let parsed = match parsed {
-                Ok(Ok(p)) => p,
+                Ok(Ok(p)) => {
+                    observe::parsed_chunk(&object, &p);
+                    p
+                }
                 Ok(Err(e)) => return PartialMessage::ObjectFailed(e.to_dead_letter()),
                 Err(e) => {
                     return PartialMessage::ObjectFailed(DeadLetter::new(

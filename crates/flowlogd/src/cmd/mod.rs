@@ -53,7 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Parse(a) => parse::run(a),
         Command::Gen(a) => gen::run(a),
-        Command::Run(a) => run::run(a),
+        Command::Run(a) => run::run(a, cli.log_format.as_deref()),
         Command::Query(a) => query::run(a),
         Command::ValidateConfig(a) => validate::run(a),
         Command::Schema(a) => schema::run(a),

@@ -1,17 +1,31 @@
-//! `flowlogd run`: the pipeline, continuous or as a one-shot backfill (`--once`).
+//! `flowlogd run`: the pipeline, continuous or as a one-shot backfill (`--once`), and the
+//! service around it: telemetry, the admin endpoint, sd_notify, signals.
+//!
+//! - SIGTERM/SIGINT: `STOPPING=1`, drain in-flight chunks, checkpoint, exit 0 — within
+//!   `service.shutdown_timeout`, else exit 1 (the last checkpoint stays valid).
+//! - SIGHUP: read and validate the config file again. Rejected: keep running on the old one
+//!   and log why. Accepted: a log-level-only change applies at once; anything else drains and
+//!   checkpoints the running pipeline and starts one on the new config from that
+//!   checkpoint, so no window state is lost.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use flowlogd_engine::{Clock, Mode};
+use flowlogd_engine::{Accounting, Clock, Mode};
+use flowlogd_ops::admin::{AdminState, StatusBoard};
+use flowlogd_ops::telemetry::Telemetry;
+use flowlogd_ops::{metrics, notify};
+use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::pipeline;
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Read everything there is, emit every window once, print the accounting and exit.
     #[arg(long)]
@@ -62,7 +76,14 @@ pub fn load_config(args: &RunArgs) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
-pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+/// How the supervised pipeline ended.
+enum Outcome {
+    Done(Accounting),
+    /// Draining took longer than `service.shutdown_timeout`.
+    TimedOut(Duration),
+}
+
+pub fn run(args: RunArgs, log_format: Option<&str>) -> anyhow::Result<ExitCode> {
     let cfg = load_config(&args)?;
     let clock = match &args.clock {
         Some(spec) => Clock::parse(spec).map_err(|e| anyhow::anyhow!("--clock {e}"))?,
@@ -77,34 +98,259 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let accounting = rt.block_on(async move {
-        let (tx, rx) = watch::channel(false);
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            let _ = tx.send(true);
-        });
-        let opts = pipeline::Options {
-            parallelism: cfg.engine.parallelism.max(1),
-            mode,
-            clock,
-            progress: args.once && !args.quiet,
-        };
-        pipeline::run(cfg, opts, rx).await
-    })?;
-    println!("flowlogd: {}", accounting.line());
-    Ok(ExitCode::SUCCESS)
+    // The OTLP gRPC client is created on the runtime.
+    let telemetry = {
+        let _rt = rt.enter();
+        flowlogd_ops::telemetry::init(&cfg.telemetry, log_format)?
+    };
+    let board = StatusBoard::new();
+    board.config_loaded(
+        args.config
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .as_deref(),
+    );
+    let sup = Supervisor {
+        args: &args,
+        clock,
+        mode,
+        board,
+        telemetry: &telemetry,
+    };
+    let outcome = rt.block_on(sup.run(cfg));
+    // Flushes the last metrics and spans; the runtime still drives the gRPC client.
+    telemetry.shutdown();
+    match outcome? {
+        Outcome::Done(accounting) => {
+            println!("flowlogd: {}", accounting.line());
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::TimedOut(limit) => {
+            tracing::error!(
+                timeout = ?limit,
+                "draining took longer than service.shutdown_timeout; exiting without a final checkpoint (the next start resumes from the last one)"
+            );
+            // Stuck tasks must not hold the process: the runtime is not waited for.
+            std::process::exit(1);
+        }
+    }
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+struct Supervisor<'a> {
+    args: &'a RunArgs,
+    clock: Clock,
+    mode: Mode,
+    board: StatusBoard,
+    telemetry: &'a Telemetry,
+}
+
+/// A running pipeline and the switch that stops it.
+struct Running {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<anyhow::Result<Accounting>>,
+}
+
+enum Reload {
+    /// Nothing or only the log level changed: the pipeline keeps running.
+    InPlace(Config),
+    /// Restart the pipeline on the new config (from a fresh checkpoint).
+    Restart(Config),
+}
+
+impl Supervisor<'_> {
+    async fn run(self, mut cfg: Config) -> anyhow::Result<Outcome> {
+        let continuous = self.mode == Mode::Continuous;
+        if continuous && cfg.admin.enabled {
+            self.serve_admin(&cfg).await;
+        }
+        let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+        let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+        let mut running = self.start(&cfg);
+        loop {
+            tokio::select! {
+                done = &mut running.task => {
+                    return Ok(Outcome::Done(done.context("pipeline task")??));
+                }
+                _ = term.recv() => return self.shut_down(&cfg, running, "SIGTERM").await,
+                _ = int.recv() => return self.shut_down(&cfg, running, "SIGINT").await,
+                _ = hup.recv(), if continuous => match self.reload(&cfg).await {
+                    Err(reason) => {
+                        tracing::error!(reason = %reason, "configuration reload rejected; keeping the current configuration");
+                        self.board.reload_rejected(&reason);
+                        metrics::get().reload(false);
+                    }
+                    Ok(Reload::InPlace(new)) => {
+                        self.apply_log_level(&new);
+                        cfg = new;
+                        self.reloaded();
+                    }
+                    Ok(Reload::Restart(new)) => {
+                        notify::reloading();
+                        self.board.set_ready(false, "reloading");
+                        tracing::info!("configuration changed: draining and checkpointing before restarting the pipeline");
+                        let _ = running.stop.send(true);
+                        match tokio::time::timeout(cfg.service.shutdown_timeout, &mut running.task).await {
+                            Ok(done) => {
+                                done.context("pipeline task")??;
+                            }
+                            Err(_) => return Ok(Outcome::TimedOut(cfg.service.shutdown_timeout)),
+                        }
+                        self.apply_log_level(&new);
+                        cfg = new;
+                        running = self.start(&cfg);
+                        self.reloaded();
+                    }
+                },
+            }
+        }
+    }
+
+    fn start(&self, cfg: &Config) -> Running {
+        let (stop, rx) = watch::channel(false);
+        let opts = pipeline::Options {
+            parallelism: cfg.engine.parallelism.max(1),
+            mode: self.mode,
+            clock: self.clock.clone(),
+            progress: self.mode == Mode::Once && !self.args.quiet,
+            board: self.board.clone(),
+        };
+        let task = tokio::spawn(pipeline::run(cfg.clone(), opts, rx));
+        Running { stop, task }
+    }
+
+    async fn shut_down(
+        &self,
+        cfg: &Config,
+        mut running: Running,
+        signal: &str,
+    ) -> anyhow::Result<Outcome> {
+        tracing::info!(signal, timeout = ?cfg.service.shutdown_timeout, "shutting down: draining in-flight chunks and checkpointing");
+        notify::stopping();
+        self.board.set_ready(false, "stopping");
+        let _ = running.stop.send(true);
+        match tokio::time::timeout(cfg.service.shutdown_timeout, &mut running.task).await {
+            Ok(done) => Ok(Outcome::Done(done.context("pipeline task")??)),
+            Err(_) => Ok(Outcome::TimedOut(cfg.service.shutdown_timeout)),
+        }
+    }
+
+    async fn serve_admin(&self, cfg: &Config) {
+        let state = AdminState {
+            board: self.board.clone(),
+            registry: self.telemetry.registry(),
+            stall_after: cfg.admin.stall_after,
+        };
+        if !cfg.admin.listen.ip().is_loopback() {
+            tracing::warn!(listen = %cfg.admin.listen, "the admin endpoint listens beyond loopback and has no authentication; restrict it with a firewall");
+        }
+        match flowlogd_ops::admin::serve(cfg.admin.listen, state).await {
+            Ok(addr) => tracing::info!(%addr, "admin endpoint listening"),
+            // Not fatal: the pipeline matters more than its dashboard (and probes will
+            // notice the missing endpoint).
+            Err(e) => tracing::error!(error = %e, "admin endpoint not started"),
+        }
+    }
+
+    /// Reads and validates the config file again and decides how to apply it.
+    async fn reload(&self, current: &Config) -> Result<Reload, String> {
+        if self.args.config.is_none() {
+            return Err("no --config file to reload (quick-start mode)".into());
+        }
+        tracing::info!("SIGHUP: reloading the configuration");
+        // Validation plans the summaries' SQL on a runtime of its own: not on this one.
+        let args = self.args.clone();
+        let new = tokio::task::spawn_blocking(move || load_config(&args))
+            .await
+            .map_err(|e| format!("validating the configuration: {e}"))?
+            .map_err(|e| without_source_lines(&format!("{e:#}")))?;
+        if new.state_dir() != current.state_dir() {
+            return Err(
+                "state_dir changed: the window state lives there; restart flowlogd to move it"
+                    .into(),
+            );
+        }
+        if new.engine.window != current.engine.window {
+            return Err("engine.window changed: window state cannot be re-cut; restart with a new state_dir".into());
+        }
+        let old = current.all_summaries();
+        for s in new.all_summaries() {
+            if let Some(o) = old.iter().find(|o| o.name == s.name) {
+                if *o != s {
+                    return Err(format!(
+                        "summary {:?} changed its definition: its window state was built for the old one; give the new definition a new name",
+                        s.name
+                    ));
+                }
+            }
+        }
+        for (what, changed) in [
+            ("[admin]", new.admin != current.admin),
+            (
+                "telemetry.otlp / telemetry.log_format",
+                new.telemetry.otlp != current.telemetry.otlp
+                    || new.telemetry.log_format != current.telemetry.log_format,
+            ),
+        ] {
+            if changed {
+                tracing::warn!("{what} changes take effect at the next start");
+            }
+        }
+        let mut same = new.clone();
+        same.telemetry = current.telemetry.clone();
+        same.admin = current.admin.clone();
+        let unchanged = serde_json::to_value(&same).ok() == serde_json::to_value(current).ok();
+        Ok(if unchanged {
+            Reload::InPlace(new)
+        } else {
+            Reload::Restart(new)
+        })
+    }
+
+    fn apply_log_level(&self, cfg: &Config) {
+        if let Err(e) = self
+            .telemetry
+            .set_log_level(cfg.telemetry.log_level.as_deref())
+        {
+            tracing::error!(error = %e, "log level not changed");
+        }
+    }
+
+    fn reloaded(&self) {
+        self.board.reload_applied();
+        metrics::get().reload(true);
+        tracing::info!("configuration reloaded");
+    }
+}
+
+/// A TOML error quotes the offending line of the file; a rejected reload's reason goes to
+/// the log and to `/status`, so the line (which may hold a credential) is left out.
+fn without_source_lines(error: &str) -> String {
+    error
+        .lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            let t = t
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .trim_start();
+            !t.starts_with('|')
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_source_lines;
+
+    #[test]
+    fn toml_errors_lose_the_quoted_line() {
+        let e = "f.toml: TOML parse error at line 3, column 1\n  |\n3 | key = \"s3cr3t\"\n  | ^^^\nunknown field `key`";
+        let r = without_source_lines(e);
+        assert!(!r.contains("s3cr3t"), "{r}");
+        assert!(
+            r.contains("line 3") && r.contains("unknown field `key`"),
+            "{r}"
+        );
     }
 }
