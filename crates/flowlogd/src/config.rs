@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use flowlogd_bus::kafka::KafkaConfig;
 use flowlogd_engine::{derive, ConfigIssue, EngineConfig, SummaryConfig};
 use flowlogd_formats::ParseOptions;
 use flowlogd_sinks::{
@@ -29,6 +30,9 @@ pub struct Config {
     pub sources: SourcesConfig,
     #[serde(default)]
     pub sinks: SinksConfig,
+    /// Kafka mode: the stages talk through Kafka topics (see README "Kafka mode").
+    #[serde(default)]
+    pub kafka: Option<KafkaConfig>,
 }
 
 fn yes() -> bool {
@@ -111,6 +115,7 @@ impl Config {
                 }),
                 first_seen: None,
             },
+            kafka: None,
         }
     }
 
@@ -198,7 +203,11 @@ impl Config {
                 "add a [[summaries]] table or set builtin_summaries = true",
             ));
         }
-        if self.sources.local.is_empty() {
+        if let Some(k) = &self.kafka {
+            self.validate_kafka(k, &all, &mut issues);
+        }
+        // In Kafka mode sources are needed by the source role only (checked when it starts).
+        if self.sources.local.is_empty() && self.kafka.is_none() {
             issues.push(ConfigIssue::new(
                 "sources",
                 "no source configured",
@@ -221,7 +230,7 @@ impl Config {
                 ));
             }
         }
-        if self.sinks.parquet.is_none() && self.sinks.jsonl.is_none() {
+        if self.sinks.parquet.is_none() && self.sinks.jsonl.is_none() && self.kafka.is_none() {
             issues.push(ConfigIssue::new(
                 "sinks",
                 "no summary output",
@@ -247,5 +256,20 @@ impl Config {
             }
         }
         issues
+    }
+
+    /// `[kafka]`: its own checks, and what Kafka mode does not support.
+    fn validate_kafka(&self, k: &KafkaConfig, all: &[SummaryConfig], issues: &mut Vec<ConfigIssue>) {
+        let names: Vec<String> = all.iter().map(|s| s.name.clone()).collect();
+        for i in k.validate(&names) {
+            issues.push(ConfigIssue::new(i.key, i.problem, i.fix));
+        }
+        if self.engine.detection.first_seen.enabled {
+            issues.push(ConfigIssue::new(
+                "engine.detection.first_seen.enabled",
+                "first-seen detection needs every window in one place, which Kafka mode spreads over partitions",
+                "set enabled = false with [kafka], or run first-seen detection without [kafka]",
+            ));
+        }
     }
 }

@@ -3,6 +3,7 @@
 mod cmd;
 mod config;
 mod pipeline;
+mod roles;
 mod sqlcheck;
 
 use std::process::ExitCode;

@@ -35,6 +35,9 @@ pub struct RunArgs {
     /// No progress bar or progress lines.
     #[arg(long)]
     pub quiet: bool,
+    /// Kafka mode: the roles this process runs (default all: source,parse,aggregate).
+    #[arg(long, value_delimiter = ',', env = "FLOWLOGD_ROLES")]
+    pub roles: Vec<crate::roles::Role>,
 }
 
 pub fn load_config(args: &RunArgs) -> anyhow::Result<Config> {
@@ -68,6 +71,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(spec) => Clock::parse(spec).map_err(|e| anyhow::anyhow!("--clock {e}"))?,
         None => Clock::System,
     };
+    if cfg.kafka.is_some() && !args.once {
+        return run_kafka(cfg, args, clock);
+    }
+    if !args.roles.is_empty() {
+        anyhow::bail!("--roles needs a [kafka] section in the config (and no --once)");
+    }
     let mode = if args.once {
         Mode::Once
     } else {
@@ -92,6 +101,28 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         pipeline::run(cfg, opts, rx).await
     })?;
     println!("flowlogd: {}", accounting.line());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Kafka mode (`[kafka]` configured): the selected roles, until SIGTERM/SIGINT.
+fn run_kafka(cfg: Config, args: RunArgs, clock: Clock) -> anyhow::Result<ExitCode> {
+    let roles = if args.roles.is_empty() {
+        crate::roles::ALL.to_vec()
+    } else {
+        args.roles
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            let _ = tx.send(true);
+        });
+        crate::roles::run(cfg, roles, clock, rx).await
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
