@@ -64,7 +64,11 @@ pub fn consumer_config(cfg: &KafkaConfig, group: &str) -> Result<ClientConfig, K
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "1000")
         .set("fetch.message.max.bytes", MAX_MESSAGE_BYTES.to_string())
-        .set("queued.max.messages.kbytes", "65536");
+        .set("queued.max.messages.kbytes", "65536")
+        // Incremental rebalancing: a joining or leaving process moves only the partitions
+        // that change hands (tansu 0.6.0 also left partitions of a killed member unassigned
+        // under the eager protocol).
+        .set("partition.assignment.strategy", "cooperative-sticky");
     let mut b = base(cfg)?;
     for (k, v) in c.config_map().iter() {
         if b.get(k).is_none() {

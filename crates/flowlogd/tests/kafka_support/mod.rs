@@ -21,7 +21,11 @@ use serde_json::Value;
 pub fn bin() -> PathBuf {
     static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     COPY.get_or_init(|| {
-        let src = PathBuf::from(env!("CARGO_BIN_EXE_flowlogd"));
+        // FLOWLOGD_TEST_BIN: a binary built from this tree, when the build directory is
+        // shared with builds of other trees (the last link wins `target/debug/flowlogd`).
+        let src = std::env::var_os("FLOWLOGD_TEST_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_flowlogd")));
         let dir = std::env::temp_dir().join(unique("flowlogd-bin"));
         std::fs::create_dir_all(&dir).unwrap();
         let dst = dir.join("flowlogd");
