@@ -23,6 +23,34 @@ use crate::config::Config;
 use crate::pipeline::process;
 use crate::roles::send_dead_letters;
 
+/// Logs the partitions the group gives and takes (the parse role keeps no state of them).
+struct LogRebalance;
+
+impl rdkafka::ClientContext for LogRebalance {}
+
+impl rdkafka::consumer::ConsumerContext for LogRebalance {
+    fn post_rebalance(
+        &self,
+        _: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &rdkafka::consumer::Rebalance<'_>,
+    ) {
+        let parts = |t: &rdkafka::TopicPartitionList| {
+            t.elements().iter().map(|e| e.partition()).collect::<Vec<_>>()
+        };
+        match rebalance {
+            rdkafka::consumer::Rebalance::Assign(t) => {
+                tracing::info!(partitions = ?parts(t), "parse: partitions assigned")
+            }
+            rdkafka::consumer::Rebalance::Revoke(t) => {
+                tracing::info!(partitions = ?parts(t), "parse: partitions revoked")
+            }
+            rdkafka::consumer::Rebalance::Error(e) => {
+                tracing::warn!(error = %e, "parse: rebalance error")
+            }
+        }
+    }
+}
+
 struct Ctx {
     kcfg: KafkaConfig,
     producer: FutureProducer,
@@ -49,10 +77,10 @@ pub async fn run(
         producer,
     });
     let group = format!("{}.parse", kcfg.group);
-    let consumer: StreamConsumer = kafka::consumer_config(&kcfg, &group)?
+    let consumer: StreamConsumer<LogRebalance> = kafka::consumer_config(&kcfg, &group)?
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "1000")
-        .create()
+        .create_with_context(LogRebalance)
         .context("creating the parse consumer")?;
     consumer
         .subscribe(&[&kcfg.topics.raw])

@@ -132,8 +132,33 @@ summaries = ["traffic"]
     )
 }
 
+/// A daemon that is killed when the test ends, also when it fails.
+pub struct Daemon(Child);
+
+impl std::ops::Deref for Daemon {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// `flowlogd run --config FILE [--roles ROLES]` with the test clock; stderr to `log`.
-pub fn spawn(config: &Path, roles: Option<&str>, log: &Path) -> Child {
+pub fn spawn(config: &Path, roles: Option<&str>, log: &Path) -> Daemon {
     let mut c = Command::new(bin());
     c.args(["run", "--config", config.to_str().unwrap()]);
     if let Some(r) = roles {
@@ -144,6 +169,7 @@ pub fn spawn(config: &Path, roles: Option<&str>, log: &Path) -> Child {
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
+        .map(Daemon)
         .unwrap()
 }
 
