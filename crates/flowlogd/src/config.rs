@@ -259,7 +259,12 @@ impl Config {
     }
 
     /// `[kafka]`: its own checks, and what Kafka mode does not support.
-    fn validate_kafka(&self, k: &KafkaConfig, all: &[SummaryConfig], issues: &mut Vec<ConfigIssue>) {
+    fn validate_kafka(
+        &self,
+        k: &KafkaConfig,
+        all: &[SummaryConfig],
+        issues: &mut Vec<ConfigIssue>,
+    ) {
         let names: Vec<String> = all.iter().map(|s| s.name.clone()).collect();
         for i in k.validate(&names) {
             issues.push(ConfigIssue::new(i.key, i.problem, i.fix));

@@ -319,7 +319,11 @@ fn tokio_stream_from<T: Send + 'static>(rx: Receiver<T>) -> impl futures::Stream
     })
 }
 
-pub(crate) async fn process(msg: RawMessage, partializer: &Partializer, opts: ParseOptions) -> PartialMessage {
+pub(crate) async fn process(
+    msg: RawMessage,
+    partializer: &Partializer,
+    opts: ParseOptions,
+) -> PartialMessage {
     match msg {
         RawMessage::ObjectFailed(dl) => PartialMessage::ObjectFailed(dl),
         RawMessage::Ledger(e) => PartialMessage::Ledger(e),

@@ -12,12 +12,16 @@ use std::time::{Duration, Instant};
 use kafka_support::*;
 
 fn tansu_bin() -> Option<PathBuf> {
-    let p = std::env::var_os("FLOWLOGD_TANSU").map(PathBuf::from).or_else(|| {
-        let cache = std::env::var_os("FLOWLOGD_CACHE")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/flowlogd")))?;
-        Some(cache.join("emulators/tansu/bin/tansu"))
-    })?;
+    let p = std::env::var_os("FLOWLOGD_TANSU")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let cache = std::env::var_os("FLOWLOGD_CACHE")
+                .map(PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/flowlogd"))
+                })?;
+            Some(cache.join("emulators/tansu/bin/tansu"))
+        })?;
     p.is_file().then_some(p)
 }
 
@@ -33,7 +37,13 @@ impl Drop for Broker {
 fn start_broker(bin: &Path, dir: &Path, port: u16) -> Broker {
     let url = format!("tcp://127.0.0.1:{port}");
     let child = Command::new(bin)
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
         .args(["--storage-engine", "sqlite://tansu.db"])
         .current_dir(dir)
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -74,7 +84,11 @@ fn broker_restart_mid_run_loses_nothing() {
     let expected = run_once_rows(&input, &dir.path().join("once"));
     let t = Topics::new("restart");
     let cfg = dir.path().join("kafka.toml");
-    std::fs::write(&cfg, config(&brokers, &t, &input, &dir.path().join("state"), 4)).unwrap();
+    std::fs::write(
+        &cfg,
+        config(&brokers, &t, &input, &dir.path().join("state"), 4),
+    )
+    .unwrap();
     let log = dir.path().join("flowlogd.log");
     let mut child = spawn(&cfg, None, &log);
     let mut summaries = Reader::new(&brokers, &t.summaries);
@@ -87,11 +101,23 @@ fn broker_restart_mid_run_loses_nothing() {
         .status();
     let _ = broker.0.wait();
     std::thread::sleep(Duration::from_secs(3));
-    assert!(child.try_wait().unwrap().is_none(), "flowlogd exited while the broker was down");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "flowlogd exited while the broker was down"
+    );
     broker = start_broker(&tansu, &bdir, port);
-    eprintln!("broker restarted with {} of {} rows out", summaries.rows().len(), expected.len());
+    eprintln!(
+        "broker restarted with {} of {} rows out",
+        summaries.rows().len(),
+        expected.len()
+    );
 
-    wait_equal(&mut summaries, &expected, Duration::from_secs(300), &[&log, &bdir.join("tansu.log")]);
+    wait_equal(
+        &mut summaries,
+        &expected,
+        Duration::from_secs(300),
+        &[&log, &bdir.join("tansu.log")],
+    );
     sigterm(&mut child);
     assert!(child.wait().unwrap().success());
     drop(broker);

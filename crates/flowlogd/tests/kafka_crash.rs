@@ -20,7 +20,11 @@ fn kill_9_mid_run_then_restart_equals_run_once() {
 
     let t = Topics::new("crash");
     let cfg = dir.path().join("kafka.toml");
-    std::fs::write(&cfg, config(&brokers, &t, &input, &dir.path().join("state"), 4)).unwrap();
+    std::fs::write(
+        &cfg,
+        config(&brokers, &t, &input, &dir.path().join("state"), 4),
+    )
+    .unwrap();
     let log1 = dir.path().join("flowlogd-1.log");
     let mut child = spawn(&cfg, None, &log1);
     let mut summaries = Reader::new(&brokers, &t.summaries);
@@ -33,11 +37,20 @@ fn kill_9_mid_run_then_restart_equals_run_once() {
         expected,
         "the run was complete before the kill: the test needs more input"
     );
-    eprintln!("killed with {} of {} rows out", summaries.rows().len(), expected.len());
+    eprintln!(
+        "killed with {} of {} rows out",
+        summaries.rows().len(),
+        expected.len()
+    );
 
     let log2 = dir.path().join("flowlogd-2.log");
     let mut child = spawn(&cfg, None, &log2);
-    wait_equal(&mut summaries, &expected, Duration::from_secs(240), &[&log1, &log2]);
+    wait_equal(
+        &mut summaries,
+        &expected,
+        Duration::from_secs(240),
+        &[&log1, &log2],
+    );
     sigterm(&mut child);
     assert!(child.wait().unwrap().success());
 }

@@ -18,11 +18,19 @@ fn files_through_kafka_equal_run_once_and_bad_records_are_dead_lettered() {
     let input = dir.path().join("in");
     gen(&input, 20_000, 7);
     let expected = run_once_rows(&input, &dir.path().join("once"));
-    assert!(expected.len() > 100, "too few rows to compare: {}", expected.len());
+    assert!(
+        expected.len() > 100,
+        "too few rows to compare: {}",
+        expected.len()
+    );
 
     let t = Topics::new("e2e");
     let cfg = dir.path().join("kafka.toml");
-    std::fs::write(&cfg, config(&brokers, &t, &input, &dir.path().join("state"), 4)).unwrap();
+    std::fs::write(
+        &cfg,
+        config(&brokers, &t, &input, &dir.path().join("state"), 4),
+    )
+    .unwrap();
     let log = dir.path().join("flowlogd.log");
     let mut child = spawn(&cfg, None, &log);
 
@@ -37,7 +45,11 @@ fn files_through_kafka_equal_run_once_and_bad_records_are_dead_lettered() {
             (
                 Some("local|bad.log"),
                 b"2 1 2",
-                vec![("flowlogd-type", "chunk"), ("object", "bad.log"), ("format", "aws-text")],
+                vec![
+                    ("flowlogd-type", "chunk"),
+                    ("object", "bad.log"),
+                    ("format", "aws-text"),
+                ],
             ),
         ],
     );
@@ -61,21 +73,30 @@ fn files_through_kafka_equal_run_once_and_bad_records_are_dead_lettered() {
     assert_eq!(malformed, 3, "dead letters: {:?}", dead.values());
     assert!(
         dead.values().iter().any(|v| v["object"] == "bad.log"
-            && v["reason"].as_str().unwrap_or_default().contains("missing header")),
+            && v["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("missing header")),
         "the chunk with missing headers is dead-lettered with its object and reason: {:?}",
         dead.values()
     );
 
     // OCSF output: one Network Activity event per traffic row.
     let mut ocsf = Reader::new(&brokers, &t.ocsf);
-    let traffic = expected.iter().filter(|r| r.contains("\"summary\":\"traffic\"")).count();
+    let traffic = expected
+        .iter()
+        .filter(|r| r.contains("\"summary\":\"traffic\""))
+        .count();
     wait_rows(&mut ocsf, traffic, Duration::from_secs(60));
     for ev in ocsf.values().iter().take(50) {
         assert_eq!(ev["class_uid"], 4001, "{ev}");
         assert_eq!(ev["activity_id"], 6, "{ev}");
         assert!(ev["count"].as_u64().unwrap_or(0) >= 1, "{ev}");
         assert!(ev["src_endpoint"]["ip"].is_string(), "{ev}");
-        assert!(ev["start_time"].as_i64().unwrap_or(0) <= ev["end_time"].as_i64().unwrap_or(-1), "{ev}");
+        assert!(
+            ev["start_time"].as_i64().unwrap_or(0) <= ev["end_time"].as_i64().unwrap_or(-1),
+            "{ev}"
+        );
         assert!(matches!(ev["disposition_id"].as_u64(), Some(1 | 2)), "{ev}");
     }
 

@@ -21,8 +21,14 @@ fn three_processes_one_late_one_killed_equal_run_once() {
 
     let t = Topics::new("scale");
     let cfg = dir.path().join("kafka.toml");
-    std::fs::write(&cfg, config(&brokers, &t, &input, &dir.path().join("state"), 6)).unwrap();
-    let logs: Vec<_> = (1..=3).map(|i| dir.path().join(format!("flowlogd-{i}.log"))).collect();
+    std::fs::write(
+        &cfg,
+        config(&brokers, &t, &input, &dir.path().join("state"), 6),
+    )
+    .unwrap();
+    let logs: Vec<_> = (1..=3)
+        .map(|i| dir.path().join(format!("flowlogd-{i}.log")))
+        .collect();
     let mut first = spawn(&cfg, None, &logs[0]);
     let mut second = spawn(&cfg, Some("parse,aggregate"), &logs[1]);
     let mut summaries = Reader::new(&brokers, &t.summaries);
@@ -33,10 +39,19 @@ fn three_processes_one_late_one_killed_equal_run_once() {
     second.kill().unwrap();
     second.wait().unwrap();
     summaries.poll_for(Duration::from_secs(1));
-    eprintln!("second killed with {} of {} rows out", summaries.rows().len(), expected.len());
+    eprintln!(
+        "second killed with {} of {} rows out",
+        summaries.rows().len(),
+        expected.len()
+    );
 
     let log_refs: Vec<&std::path::Path> = logs.iter().map(|p| p.as_path()).collect();
-    wait_equal(&mut summaries, &expected, Duration::from_secs(300), &log_refs);
+    wait_equal(
+        &mut summaries,
+        &expected,
+        Duration::from_secs(300),
+        &log_refs,
+    );
     let third_log = std::fs::read_to_string(&logs[2]).unwrap();
     assert!(
         third_log.contains("partitions assigned"),

@@ -32,7 +32,13 @@ pub fn network_activity(row: &Value, uid: &str) -> Value {
         .and_then(Value::as_object)
         .unwrap_or(&empty);
     let mut rest: Map<String, Value> = Map::new();
-    for k in ["summary", "window_start", "window_end", "revision", "provisional"] {
+    for k in [
+        "summary",
+        "window_start",
+        "window_end",
+        "revision",
+        "provisional",
+    ] {
         if let Some(v) = row.get(k) {
             rest.insert(k.into(), v.clone());
         }
@@ -129,7 +135,10 @@ pub fn network_activity(row: &Value, uid: &str) -> Value {
     ev.insert("connection_info".into(), Value::Object(conn));
     let mut traffic = Map::new();
     let sum = |a: &Option<Value>, b: &Option<Value>| -> Option<u64> {
-        match (a.as_ref().and_then(Value::as_u64), b.as_ref().and_then(Value::as_u64)) {
+        match (
+            a.as_ref().and_then(Value::as_u64),
+            b.as_ref().and_then(Value::as_u64),
+        ) {
             (None, None) => None,
             (x, y) => Some(x.unwrap_or(0) + y.unwrap_or(0)),
         }
@@ -263,7 +272,10 @@ mod tests {
         assert_eq!(ev["dst_endpoint"], json!({"ip": "10.0.0.2", "port": 443}));
         assert_eq!(ev["connection_info"]["protocol_name"], "tcp");
         assert_eq!(ev["connection_info"]["direction_id"], 1);
-        assert_eq!(ev["traffic"], json!({"bytes": 1000, "packets": 10, "bytes_out": 1000, "packets_out": 10}));
+        assert_eq!(
+            ev["traffic"],
+            json!({"bytes": 1000, "packets": 10, "bytes_out": 1000, "packets_out": 10})
+        );
         assert_eq!(ev["disposition_id"], 2);
         assert_eq!(ev["action"], "Denied");
         assert_eq!(ev["cloud"]["account"]["uid"], "123456789012");

@@ -99,9 +99,12 @@ pub async fn enqueue(
     loop {
         match producer.send_result(record) {
             Ok(f) => return Ok(f),
-            Err((rdkafka::error::KafkaError::MessageProduction(
-                rdkafka::types::RDKafkaErrorCode::QueueFull,
-            ), r)) => {
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                r,
+            )) => {
                 record = r;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -134,8 +137,9 @@ pub async fn delivered(topic: &str, f: DeliveryFuture) -> Result<(), KafkaBusErr
 /// every topic exists. Retries with backoff while the cluster is unreachable, so a
 /// process started before its broker waits instead of crash-looping.
 pub async fn ensure_topics(cfg: &KafkaConfig) -> Result<(), KafkaBusError> {
-    let admin: AdminClient<DefaultClientContext> =
-        base(cfg)?.create().map_err(kafka("creating the admin client"))?;
+    let admin: AdminClient<DefaultClientContext> = base(cfg)?
+        .create()
+        .map_err(kafka("creating the admin client"))?;
     let mut names = vec![
         cfg.topics.raw.clone(),
         cfg.topics.partials.clone(),
@@ -167,7 +171,10 @@ async fn try_ensure(
     names: &[String],
 ) -> Result<(), KafkaBusError> {
     let existing = partitions_of(admin)?;
-    let missing: Vec<&String> = names.iter().filter(|n| !existing.iter().any(|(e, _)| e == *n)).collect();
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| !existing.iter().any(|(e, _)| e == *n))
+        .collect();
     if !missing.is_empty() {
         if !cfg.topics.create {
             return Err(KafkaBusError::Topic {
@@ -188,12 +195,18 @@ async fn try_ensure(
             })
             .collect();
         let results = admin
-            .create_topics(new.iter(), &AdminOptions::new().operation_timeout(Some(Timeout::After(Duration::from_secs(10)))))
+            .create_topics(
+                new.iter(),
+                &AdminOptions::new()
+                    .operation_timeout(Some(Timeout::After(Duration::from_secs(10)))),
+            )
             .await
             .map_err(kafka("creating topics"))?;
         for r in results {
             match r {
-                Ok(t) => tracing::info!(topic = %t, partitions = cfg.topics.partitions, "created topic"),
+                Ok(t) => {
+                    tracing::info!(topic = %t, partitions = cfg.topics.partitions, "created topic")
+                }
                 Err((t, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {
                     tracing::debug!(topic = %t, "topic created concurrently")
                 }
@@ -209,7 +222,10 @@ async fn try_ensure(
     // Topic creation is asynchronous on some brokers: wait until metadata shows them all.
     for _ in 0..50 {
         let now = partitions_of(admin)?;
-        if names.iter().all(|n| now.iter().any(|(e, p)| e == n && *p > 0)) {
+        if names
+            .iter()
+            .all(|n| now.iter().any(|(e, p)| e == n && *p > 0))
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -237,5 +253,7 @@ fn partitions_of(
 
 /// Waits until all records handed to the producer are delivered (bounded by `timeout`).
 pub fn flush(producer: &FutureProducer, timeout: Duration) -> Result<(), KafkaBusError> {
-    producer.flush(timeout).map_err(kafka("flushing the producer"))
+    producer
+        .flush(timeout)
+        .map_err(kafka("flushing the producer"))
 }

@@ -208,7 +208,11 @@ pub fn encode_partials(
         } else {
             0
         };
-        let mut headers = h(OwnedHeaders::new(), "chunk", &format!("{}#{summary}", cp.chunk_id));
+        let mut headers = h(
+            OwnedHeaders::new(),
+            "chunk",
+            &format!("{}#{summary}", cp.chunk_id),
+        );
         headers = h(headers, "object", &cp.object);
         headers = h(headers, "summary", summary);
         headers = h(headers, "window", &w.to_string());

@@ -22,7 +22,9 @@ pub enum KafkaBusError {
     Produce { topic: String, reason: String },
 }
 
-pub(crate) fn kafka(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> KafkaBusError {
+pub(crate) fn kafka(
+    context: impl Into<String>,
+) -> impl FnOnce(rdkafka::error::KafkaError) -> KafkaBusError {
     let context = context.into();
     move |source| KafkaBusError::Kafka { context, source }
 }

@@ -3,9 +3,10 @@
 //! to `<state_dir>/aggregate/<topic>/p<N>`. Every tick it emits due windows, waits until
 //! every output is acknowledged, checkpoints the partition and then commits its offset.
 //!
-//! Handover: a process that is given a partition restores that partition's last checkpoint
-//! and the group resumes at the committed offset, which is never ahead of the checkpoint
-//! (commit follows save); records between them are replayed and dropped by chunk id.
+//! Handover: a process that is given a partition restores that partition's last checkpoint,
+//! which records the input offset its state ends at, and consumes from there (the group's
+//! committed offset is never ahead of it, as commit follows save; records in between are
+//! replayed and dropped by chunk id).
 //! A process stops saving a partition the moment it is revoked (the rebalance callback and
 //! the save share a lock), so the new owner never sees an old owner's later write. The
 //! state directory must therefore be shared by the processes that run this role (one
@@ -17,7 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use flowlogd_bus::kafka::{self, decode_partial, object_hint, KafkaConfig};
-use flowlogd_bus::{Emission, PartialMessage};
+use flowlogd_bus::{Emission, LedgerEntry, PartialMessage};
 use flowlogd_engine::{prepare_all, Aggregator, Checkpointer, Clock, Mode, Summaries};
 use flowlogd_formats::DeadLetter;
 use flowlogd_sinks::kafka::KafkaSummarySink;
@@ -87,6 +88,8 @@ struct Partition {
     agg: Aggregator,
     ckpt: Checkpointer,
     generation: u64,
+    /// Offset the restored checkpoint's state ends at (records before it are in it).
+    restored_offset: Option<i64>,
     /// Offset after the last record applied (what to commit), if any since the restore.
     next_offset: Option<i64>,
 }
@@ -150,10 +153,26 @@ pub async fn run(
                 let p = m.partition();
                 let Some(generation) = owned.generation_of(p) else { continue };
                 if parts.get(&p).is_none_or(|part| part.generation != generation) {
-                    let part = restore(&cfg, &summaries, state_root.join(format!("p{p}")), generation)?;
+                    let part = restore(&cfg, &summaries, state_root.join(format!("p{p}")), generation, &offset_key(&topic, p))?;
                     parts.insert(p, part);
                 }
                 let Some(part) = parts.get_mut(&p) else { continue };
+                // The checkpoint's own offset, not the group's, says where its state ends.
+                if let Some(c) = part.restored_offset {
+                    if m.offset() < c {
+                        continue;
+                    }
+                    part.restored_offset = None;
+                    if m.offset() > c {
+                        match consumer.seek(&topic, p, Offset::Offset(c), std::time::Duration::from_secs(10)) {
+                            Ok(()) => {
+                                tracing::info!(partition = p, from = m.offset(), to = c, "replaying from the checkpoint's offset");
+                                continue;
+                            }
+                            Err(e) => tracing::warn!(partition = p, error = %e, "could not seek to the checkpoint's offset"),
+                        }
+                    }
+                }
                 match decode_partial(&m) {
                     Ok(cp) => part.agg.apply(PartialMessage::Chunk(Box::new(cp)), clock.now_ms(), Mode::Continuous).await?,
                     Err(e) => {
@@ -183,6 +202,7 @@ fn restore(
     summaries: &Summaries,
     dir: PathBuf,
     generation: u64,
+    offset_key: &str,
 ) -> anyhow::Result<Partition> {
     let mut agg = Aggregator::new(cfg.engine.clone(), summaries.clone());
     let mut ckpt = Checkpointer::new(&dir);
@@ -192,12 +212,19 @@ fn restore(
     {
         tracing::info!(state = %dir.display(), windows = agg.open_windows(), "restored partition state");
     }
+    let restored_offset = agg.ledger().get(offset_key).map(|e| e.consumed as i64);
     Ok(Partition {
         agg,
         ckpt,
         generation,
-        next_offset: None,
+        restored_offset,
+        next_offset: restored_offset,
     })
+}
+
+/// Ledger key under which a partition's checkpoint records its input offset.
+fn offset_key(topic: &str, partition: i32) -> String {
+    format!("kafka-offset|{topic}/{partition}")
 }
 
 struct Out<'a> {
@@ -227,6 +254,26 @@ impl Out<'_> {
             self.write(&emissions).await?;
             let dead = part.agg.take_dead_letters();
             send_dead_letters(self.producer, self.kcfg, &dead).await?;
+            // The offset travels inside the checkpoint (as a ledger entry), so state and
+            // position are saved atomically even if two processes briefly both own the
+            // partition and their commits cross.
+            if let Some(next) = part.next_offset {
+                let (source, object) = offset_key(self.topic, p)
+                    .split_once('|')
+                    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                    .unwrap_or_default();
+                let entry = LedgerEntry {
+                    source,
+                    object,
+                    size: 0,
+                    version: String::new(),
+                    consumed: next.max(0) as u64,
+                    stats: Default::default(),
+                };
+                part.agg
+                    .apply(PartialMessage::Ledger(entry), now_ms, Mode::Continuous)
+                    .await?;
+            }
             // Outputs are acknowledged: save, then commit — under the lock the rebalance
             // callback takes, so a revoked partition is never saved again.
             {

@@ -35,7 +35,10 @@ impl rdkafka::consumer::ConsumerContext for LogRebalance {
         rebalance: &rdkafka::consumer::Rebalance<'_>,
     ) {
         let parts = |t: &rdkafka::TopicPartitionList| {
-            t.elements().iter().map(|e| e.partition()).collect::<Vec<_>>()
+            t.elements()
+                .iter()
+                .map(|e| e.partition())
+                .collect::<Vec<_>>()
         };
         match rebalance {
             rdkafka::consumer::Rebalance::Assign(t) => {
@@ -137,12 +140,16 @@ async fn handle(ctx: &Ctx, m: OwnedMessage) -> anyhow::Result<()> {
             let object = object_hint(&m).unwrap_or_else(|| {
                 format!("kafka://{}/{}/{}", m.topic(), m.partition(), m.offset())
             });
-            let mut dl = DeadLetter::new(&object, "malformed_message", format!(
-                "record at {}/{}@{} does not decode: {e}",
-                m.topic(),
-                m.partition(),
-                m.offset()
-            ))
+            let mut dl = DeadLetter::new(
+                &object,
+                "malformed_message",
+                format!(
+                    "record at {}/{}@{} does not decode: {e}",
+                    m.topic(),
+                    m.partition(),
+                    m.offset()
+                ),
+            )
             .at_offset(m.offset().max(0) as u64);
             if let Some(p) = m.payload() {
                 dl = dl.with_raw(p, 256);
@@ -180,7 +187,9 @@ async fn handle(ctx: &Ctx, m: OwnedMessage) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        PartialMessage::ObjectFailed(dl) => send_dead_letters(&ctx.producer, &ctx.kcfg, &[dl]).await,
+        PartialMessage::ObjectFailed(dl) => {
+            send_dead_letters(&ctx.producer, &ctx.kcfg, &[dl]).await
+        }
         PartialMessage::Ledger(_) => Ok(()),
     }
 }

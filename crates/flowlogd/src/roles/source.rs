@@ -105,11 +105,15 @@ fn load_ledger(path: &Path) -> anyhow::Result<BTreeMap<String, LedgerEntry>> {
 /// Written to a temporary file, synced and renamed: a crash leaves the old or the new one.
 fn save_ledger(path: &Path, ledger: &BTreeMap<String, LedgerEntry>) -> anyhow::Result<()> {
     use std::io::Write;
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let tmp = path.with_extension("json.tmp");
     let entries: Vec<&LedgerEntry> = ledger.values().collect();
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
     f.write_all(&serde_json::to_vec(&entries)?)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display()))?;

@@ -80,11 +80,21 @@ impl Topics {
 
 pub fn gen(dir: &Path, records: u64, seed: u64) {
     let out = Command::new(bin())
-        .args(["gen", "--out", dir.to_str().unwrap(), "--records", &records.to_string()])
+        .args([
+            "gen",
+            "--out",
+            dir.to_str().unwrap(),
+            "--records",
+            &records.to_string(),
+        ])
         .args(["--start", T0, "--hours", "3", "--seed", &seed.to_string()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "gen: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "gen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Start of the generated data; the daemon's clock is set a few hours later so that every
@@ -200,11 +210,21 @@ pub fn canonical(row: &Value) -> String {
 /// `run --once` on the same input: its summary rows, canonical.
 pub fn run_once_rows(input: &Path, out: &Path) -> BTreeSet<String> {
     let o = Command::new(bin())
-        .args(["run", "--once", "--quiet", "--input", input.to_str().unwrap()])
+        .args([
+            "run",
+            "--once",
+            "--quiet",
+            "--input",
+            input.to_str().unwrap(),
+        ])
         .args(["--output", out.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(o.status.success(), "run --once: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "run --once: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     std::fs::read_to_string(out.join("summaries.jsonl"))
         .unwrap()
         .lines()
@@ -234,9 +254,11 @@ impl Reader {
             let md = consumer
                 .fetch_metadata(Some(topic), Duration::from_secs(5))
                 .ok();
-            let n = md
-                .as_ref()
-                .and_then(|m| m.topics().first().map(|t| (t.error().is_none(), t.partitions().len())));
+            let n = md.as_ref().and_then(|m| {
+                m.topics()
+                    .first()
+                    .map(|t| (t.error().is_none(), t.partitions().len()))
+            });
             if let Some((true, n)) = n {
                 if n > 0 {
                     break n;
@@ -298,7 +320,12 @@ fn revision(v: &Value) -> u32 {
 }
 
 /// Waits until the summaries read equal `expected`; on timeout fails with the difference.
-pub fn wait_equal(reader: &mut Reader, expected: &BTreeSet<String>, timeout: Duration, logs: &[&Path]) {
+pub fn wait_equal(
+    reader: &mut Reader,
+    expected: &BTreeSet<String>,
+    timeout: Duration,
+    logs: &[&Path],
+) {
     let deadline = Instant::now() + timeout;
     loop {
         reader.poll_for(Duration::from_secs(1));
@@ -312,7 +339,11 @@ pub fn wait_equal(reader: &mut Reader, expected: &BTreeSet<String>, timeout: Dur
             for l in logs {
                 let text = std::fs::read_to_string(l).unwrap_or_default();
                 let tail: Vec<&str> = text.lines().rev().take(30).collect();
-                eprintln!("--- {} (last lines)\n{}", l.display(), tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+                eprintln!(
+                    "--- {} (last lines)\n{}",
+                    l.display(),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
             }
             panic!(
                 "summaries from Kafka differ from run --once after {timeout:?}: {} rows read ({} records), {} expected; {} missing, e.g. {missing:?}; {} unexpected, e.g. {extra:?}",
@@ -330,13 +361,20 @@ pub fn wait_equal(reader: &mut Reader, expected: &BTreeSet<String>, timeout: Dur
 pub fn wait_rows(reader: &mut Reader, n: usize, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     while reader.latest.len() < n {
-        assert!(Instant::now() < deadline, "fewer than {n} summary rows after {timeout:?}");
+        assert!(
+            Instant::now() < deadline,
+            "fewer than {n} summary rows after {timeout:?}"
+        );
         reader.poll_for(Duration::from_millis(200));
     }
 }
 
 /// Produces records as they are (for malformed input), waiting for delivery.
-pub fn produce_raw(brokers: &str, topic: &str, records: &[(Option<&str>, &[u8], Vec<(&str, &str)>)]) {
+pub fn produce_raw(
+    brokers: &str,
+    topic: &str,
+    records: &[(Option<&str>, &[u8], Vec<(&str, &str)>)],
+) {
     let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()
@@ -344,7 +382,10 @@ pub fn produce_raw(brokers: &str, topic: &str, records: &[(Option<&str>, &[u8], 
     for (key, value, headers) in records {
         let mut h = OwnedHeaders::new();
         for (k, v) in headers {
-            h = h.insert(rdkafka::message::Header { key: k, value: Some(v.as_bytes()) });
+            h = h.insert(rdkafka::message::Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            });
         }
         let mut r = BaseRecord::<str, [u8]>::to(topic).payload(value).headers(h);
         if let Some(k) = key {
