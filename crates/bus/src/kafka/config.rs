@@ -206,3 +206,57 @@ impl KafkaConfig {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(variant: &str) -> KafkaConfig {
+        serde_json::from_value(serde_json::json!({ "brokers": "b:9092" }))
+            .map(|mut c: KafkaConfig| {
+                if variant == "bad" {
+                    c.topics.partitions = 0;
+                    c.topics.partials = c.topics.raw.clone();
+                    c.outputs.push(OutputConfig {
+                        topic: c.topics.raw.clone(),
+                        format: OutputFormat::Ocsf,
+                        summaries: vec!["nope".into()],
+                    });
+                }
+                c
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_have_one_json_output() {
+        let c = cfg("");
+        assert!(c.validate(&["traffic".into()]).is_empty());
+        let o = c.outputs();
+        assert_eq!(o.len(), 1);
+        assert_eq!(o[0].topic, "flowlogd.summaries");
+        assert_eq!(o[0].format, OutputFormat::Json);
+    }
+
+    #[test]
+    fn every_problem_names_its_key() {
+        let keys: Vec<String> = cfg("bad")
+            .validate(&["traffic".into()])
+            .into_iter()
+            .map(|i| i.key)
+            .collect();
+        assert!(keys.contains(&"kafka.topics.partitions".to_string()), "{keys:?}");
+        assert!(keys.contains(&"kafka.topics".to_string()), "{keys:?}");
+        assert!(keys.contains(&"kafka.outputs[0].topic".to_string()), "{keys:?}");
+        assert!(keys.contains(&"kafka.outputs[0].summaries".to_string()), "{keys:?}");
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment() {
+        let mut c = cfg("");
+        c.properties_env
+            .insert("sasl.password".into(), "FLOWLOGD_TEST_UNSET_VARIABLE".into());
+        let e = c.client_properties().unwrap_err();
+        assert!(e.problem.contains("FLOWLOGD_TEST_UNSET_VARIABLE"), "{e:?}");
+    }
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, OwnedHeaders};
+use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::Value;
@@ -369,11 +369,14 @@ pub fn wait_rows(reader: &mut Reader, n: usize, timeout: Duration) {
     }
 }
 
+/// Key, value and headers of a record produced as is.
+pub type RawRecord<'a> = (Option<&'a str>, &'a [u8], Vec<(&'a str, &'a str)>);
+
 /// Produces records as they are (for malformed input), waiting for delivery.
 pub fn produce_raw(
     brokers: &str,
     topic: &str,
-    records: &[(Option<&str>, &[u8], Vec<(&str, &str)>)],
+    records: &[RawRecord<'_>],
 ) {
     let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -394,5 +397,4 @@ pub fn produce_raw(
         p.send(r).map_err(|(e, _)| e).unwrap();
     }
     p.flush(Duration::from_secs(30)).unwrap();
-    let _ = OwnedHeaders::new().count();
 }
