@@ -245,17 +245,28 @@ mod tests {
             .into_iter()
             .map(|i| i.key)
             .collect();
-        assert!(keys.contains(&"kafka.topics.partitions".to_string()), "{keys:?}");
+        assert!(
+            keys.contains(&"kafka.topics.partitions".to_string()),
+            "{keys:?}"
+        );
         assert!(keys.contains(&"kafka.topics".to_string()), "{keys:?}");
-        assert!(keys.contains(&"kafka.outputs[0].topic".to_string()), "{keys:?}");
-        assert!(keys.contains(&"kafka.outputs[0].summaries".to_string()), "{keys:?}");
+        assert!(
+            keys.contains(&"kafka.outputs[0].topic".to_string()),
+            "{keys:?}"
+        );
+        assert!(
+            keys.contains(&"kafka.outputs[0].summaries".to_string()),
+            "{keys:?}"
+        );
     }
 
     #[test]
     fn secrets_come_from_the_environment() {
         let mut c = cfg("");
-        c.properties_env
-            .insert("sasl.password".into(), "FLOWLOGD_TEST_UNSET_VARIABLE".into());
+        c.properties_env.insert(
+            "sasl.password".into(),
+            "FLOWLOGD_TEST_UNSET_VARIABLE".into(),
+        );
         let e = c.client_properties().unwrap_err();
         assert!(e.problem.contains("FLOWLOGD_TEST_UNSET_VARIABLE"), "{e:?}");
     }

@@ -373,11 +373,7 @@ pub fn wait_rows(reader: &mut Reader, n: usize, timeout: Duration) {
 pub type RawRecord<'a> = (Option<&'a str>, &'a [u8], Vec<(&'a str, &'a str)>);
 
 /// Produces records as they are (for malformed input), waiting for delivery.
-pub fn produce_raw(
-    brokers: &str,
-    topic: &str,
-    records: &[RawRecord<'_>],
-) {
+pub fn produce_raw(brokers: &str, topic: &str, records: &[RawRecord<'_>]) {
     let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()
