@@ -90,6 +90,9 @@ struct Partition {
     generation: u64,
     /// Offset the restored checkpoint's state ends at (records before it are in it).
     restored_offset: Option<i64>,
+    /// End of the partition when it was restored: nothing is emitted before the replay
+    /// reaches it, so a new owner never publishes a revision built from part of the state.
+    catch_up_to: Option<i64>,
     /// Offset after the last record applied (what to commit), if any since the restore.
     next_offset: Option<i64>,
 }
@@ -153,7 +156,11 @@ pub async fn run(
                 let p = m.partition();
                 let Some(generation) = owned.generation_of(p) else { continue };
                 if parts.get(&p).is_none_or(|part| part.generation != generation) {
-                    let part = restore(&cfg, &summaries, state_root.join(format!("p{p}")), generation, &offset_key(&topic, p))?;
+                    let mut part = restore(&cfg, &summaries, state_root.join(format!("p{p}")), generation, &offset_key(&topic, p))?;
+                    part.catch_up_to = consumer
+                        .fetch_watermarks(&topic, p, std::time::Duration::from_secs(5))
+                        .map(|(_, high)| high)
+                        .ok();
                     parts.insert(p, part);
                 }
                 let Some(part) = parts.get_mut(&p) else { continue };
@@ -218,6 +225,7 @@ fn restore(
         ckpt,
         generation,
         restored_offset,
+        catch_up_to: None,
         next_offset: restored_offset,
     })
 }
@@ -247,6 +255,12 @@ impl Out<'_> {
         let owned = self.owned.lock().partitions.clone();
         parts.retain(|p, part| owned.get(p) == Some(&part.generation));
         for (&p, part) in parts.iter_mut() {
+            if let Some(high) = part.catch_up_to {
+                if part.next_offset.unwrap_or(0) < high {
+                    continue;
+                }
+                part.catch_up_to = None;
+            }
             let emissions = part
                 .agg
                 .tick(now_ms, Mode::Continuous, false, usize::MAX)

@@ -26,7 +26,7 @@ pub fn bin() -> PathBuf {
         let src = std::env::var_os("FLOWLOGD_TEST_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_flowlogd")));
-        let dir = std::env::temp_dir().join(unique("flowlogd-bin"));
+        let dir = std::env::temp_dir().join(unique("kafka-test-bin"));
         std::fs::create_dir_all(&dir).unwrap();
         let dst = dir.join("flowlogd");
         std::fs::copy(&src, &dst).unwrap();
