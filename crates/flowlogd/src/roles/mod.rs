@@ -83,21 +83,8 @@ pub async fn run(
     }
     let mut tasks = tokio::task::JoinSet::new();
     for role in roles {
-        let (cfg, kcfg, producer, stop, clock) = (
-            cfg.clone(),
-            kcfg.clone(),
-            producer.clone(),
-            stop_rx.clone(),
-            clock.clone(),
-        );
-        tasks.spawn(async move {
-            let r = match role {
-                Role::Source => source::run(cfg, kcfg, producer, stop).await,
-                Role::Parse => parse::run(cfg, kcfg, producer, stop).await,
-                Role::Aggregate => aggregate::run(cfg, kcfg, producer, clock, stop).await,
-            };
-            r.with_context(|| format!("{role:?} role"))
-        });
+        let (cfg, kcfg, stop, clock) = (cfg.clone(), kcfg.clone(), stop_rx.clone(), clock.clone());
+        tasks.spawn(async move { supervise(role, cfg, kcfg, clock, stop).await });
     }
     let mut first_err = None;
     while let Some(r) = tasks.join_next().await {
@@ -112,6 +99,61 @@ pub async fn run(
     match first_err {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+fn on_kafka(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<kafka::KafkaBusError>().is_some()
+            || c.downcast_ref::<flowlogd_sinks::kafka::KafkaSinkError>()
+                .is_some()
+            || c.downcast_ref::<rdkafka::error::KafkaError>().is_some()
+    })
+}
+
+/// Runs a role and, when it fails on Kafka (a broker restart can leave the idempotent
+/// producer unusable), starts it again with new clients after a backoff. Every role resumes
+/// from what it committed (ledger, offsets, checkpoints), and what it repeats is dropped
+/// downstream by chunk id, so a restart loses and duplicates nothing.
+async fn supervise(
+    role: Role,
+    cfg: Config,
+    kcfg: KafkaConfig,
+    clock: Clock,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut backoff = std::time::Duration::from_secs(1);
+    loop {
+        let producer = kafka::producer(&kcfg).context("creating the Kafka producer")?;
+        let r = match role {
+            Role::Source => {
+                source::run(cfg.clone(), kcfg.clone(), producer.clone(), stop.clone()).await
+            }
+            Role::Parse => {
+                parse::run(cfg.clone(), kcfg.clone(), producer.clone(), stop.clone()).await
+            }
+            Role::Aggregate => {
+                aggregate::run(
+                    cfg.clone(),
+                    kcfg.clone(),
+                    producer.clone(),
+                    clock.clone(),
+                    stop.clone(),
+                )
+                .await
+            }
+        };
+        let _ = kafka::flush(&producer, std::time::Duration::from_secs(10));
+        match r {
+            Ok(()) => return Ok(()),
+            Err(e) if *stop.borrow() => return Err(e).with_context(|| format!("{role:?} role")),
+            Err(e) if on_kafka(&e) => {
+                tracing::error!(role = ?role, error = %format!("{e:#}"), retry_in = ?backoff, "role failed on Kafka; restarting it");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
+            }
+            Err(e) => return Err(e).with_context(|| format!("{role:?} role")),
+        }
     }
 }
 
