@@ -84,6 +84,10 @@ impl ConsumerContext for Ctx {
     }
 }
 
+/// How long a member may hold no partition before it rejoins the group (twice the
+/// session timeout: a dead member is expired by then).
+const REJOIN_AFTER: std::time::Duration = std::time::Duration::from_secs(15);
+
 struct Partition {
     agg: Aggregator,
     ckpt: Checkpointer,
@@ -142,6 +146,7 @@ pub async fn run(
         topic: &topic,
         owned: &owned,
     };
+    let mut idle_since = std::time::Instant::now();
     loop {
         tokio::select! {
             m = consumer.recv() => {
@@ -192,6 +197,18 @@ pub async fn run(
             }
             _ = tick.tick() => {
                 out.tick_all(&mut parts, clock.now_ms()).await?;
+                // A group coordinator that keeps a dead member's partitions (tansu 0.6.0
+                // did after a kill -9) leaves a live member with nothing: join again.
+                if owned.lock().partitions.is_empty() {
+                    if idle_since.elapsed() > REJOIN_AFTER {
+                        tracing::warn!(topic = %topic, "no partitions assigned for a while; rejoining the group");
+                        consumer.unsubscribe();
+                        consumer.subscribe(&[&topic]).context("subscribing to the partials topic")?;
+                        idle_since = std::time::Instant::now();
+                    }
+                } else {
+                    idle_since = std::time::Instant::now();
+                }
             }
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() {
