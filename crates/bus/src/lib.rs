@@ -14,6 +14,7 @@
 //! what lets one checkpoint hold both the source ledger and the window state consistently.
 
 pub mod inprocess;
+pub mod kafka;
 pub mod message;
 
 pub use inprocess::{channel, Receiver, Sender};

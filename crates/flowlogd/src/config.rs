@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use flowlogd_bus::kafka::KafkaConfig;
 use flowlogd_engine::{derive, ConfigIssue, EngineConfig, SummaryConfig};
 use flowlogd_formats::ParseOptions;
 use flowlogd_ops::admin::AdminConfig;
@@ -40,6 +41,9 @@ pub struct Config {
     /// `[service]`: behaviour under a service manager.
     #[serde(default)]
     pub service: ServiceConfig,
+    /// Kafka mode: the stages talk through Kafka topics (see README "Kafka mode").
+    #[serde(default)]
+    pub kafka: Option<KafkaConfig>,
 }
 
 fn yes() -> bool {
@@ -156,6 +160,7 @@ impl Config {
             admin: AdminConfig::default(),
             telemetry: TelemetryConfig::default(),
             service: ServiceConfig::default(),
+            kafka: None,
         }
     }
 
@@ -281,9 +286,14 @@ impl Config {
                 ));
             }
         }
+        if let Some(k) = &self.kafka {
+            self.validate_kafka(k, &all, &mut issues);
+        }
+        // In Kafka mode sources are needed by the source role only (checked when it starts).
         if self.sources.local.is_empty()
             && self.sources.s3.is_empty()
             && self.sources.azure_blob.is_empty()
+            && self.kafka.is_none()
         {
             issues.push(ConfigIssue::new(
                 "sources",
@@ -329,7 +339,7 @@ impl Config {
                 ));
             }
         }
-        if self.sinks.parquet.is_none() && self.sinks.jsonl.is_none() {
+        if self.sinks.parquet.is_none() && self.sinks.jsonl.is_none() && self.kafka.is_none() {
             issues.push(ConfigIssue::new(
                 "sinks",
                 "no summary output",
@@ -371,5 +381,25 @@ impl Config {
             }
         }
         issues
+    }
+
+    /// `[kafka]`: its own checks, and what Kafka mode does not support.
+    fn validate_kafka(
+        &self,
+        k: &KafkaConfig,
+        all: &[SummaryConfig],
+        issues: &mut Vec<ConfigIssue>,
+    ) {
+        let names: Vec<String> = all.iter().map(|s| s.name.clone()).collect();
+        for i in k.validate(&names) {
+            issues.push(ConfigIssue::new(i.key, i.problem, i.fix));
+        }
+        if self.engine.detection.first_seen.enabled {
+            issues.push(ConfigIssue::new(
+                "engine.detection.first_seen.enabled",
+                "first-seen detection needs every window in one place, which Kafka mode spreads over partitions",
+                "set enabled = false with [kafka], or run first-seen detection without [kafka]",
+            ));
+        }
     }
 }

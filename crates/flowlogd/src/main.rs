@@ -5,6 +5,7 @@ mod cmd;
 mod config;
 mod observe;
 mod pipeline;
+mod roles;
 mod sqlcheck;
 
 use std::process::ExitCode;

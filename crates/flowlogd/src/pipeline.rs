@@ -242,7 +242,7 @@ fn write_dead(dead: &mut Option<DeadLetterSink>, records: Vec<DeadLetter>) -> an
 }
 
 /// Every configured source, each resuming from its entries in the checkpointed ledger.
-fn build_sources(
+pub(crate) fn build_sources(
     cfg: &Config,
     parse_opts: &ParseOptions,
     ledger: &std::collections::BTreeMap<String, flowlogd_bus::LedgerEntry>,
@@ -271,7 +271,7 @@ fn build_sources(
     Ok(sources)
 }
 
-fn spawn_sources(
+pub(crate) fn spawn_sources(
     mut sources: Vec<Box<dyn Source>>,
     tx: Sender<RawMessage>,
     mode: Mode,
@@ -363,7 +363,11 @@ fn tokio_stream_from<T: Send + 'static>(rx: Receiver<T>) -> impl futures::Stream
     })
 }
 
-async fn process(msg: RawMessage, partializer: &Partializer, opts: ParseOptions) -> PartialMessage {
+pub(crate) async fn process(
+    msg: RawMessage,
+    partializer: &Partializer,
+    opts: ParseOptions,
+) -> PartialMessage {
     match msg {
         RawMessage::ObjectFailed(dl) => PartialMessage::ObjectFailed(dl),
         RawMessage::Ledger(e) => PartialMessage::Ledger(e),

@@ -10,6 +10,8 @@
 //! - [`jsonl`]: one summary row per line with its revision; consumers upsert on
 //!   (summary, window_start, keys) and keep the highest revision.
 //! - [`deadletter`]: rejected lines, objects and too-late records as JSON lines.
+//! - [`kafka`]: summary rows to Kafka topics as JSON or [`ocsf`] Network Activity events,
+//!   keyed by (summary, window, group key).
 //! - [`firstseen`]: first-seen pair alerts as JSON lines (at-least-once).
 
 pub mod deadletter;
@@ -17,7 +19,9 @@ pub mod emission;
 pub mod error;
 pub mod firstseen;
 pub mod jsonl;
+pub mod kafka;
 pub mod lines;
+pub mod ocsf;
 pub mod parquet;
 
 pub use deadletter::{DeadLetterSink, DeadLetterSinkConfig};

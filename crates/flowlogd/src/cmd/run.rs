@@ -49,6 +49,9 @@ pub struct RunArgs {
     /// No progress bar or progress lines.
     #[arg(long)]
     pub quiet: bool,
+    /// Kafka mode: the roles this process runs (default all: source,parse,aggregate).
+    #[arg(long, value_delimiter = ',', env = "FLOWLOGD_ROLES")]
+    pub roles: Vec<crate::roles::Role>,
 }
 
 pub fn load_config(args: &RunArgs) -> anyhow::Result<Config> {
@@ -89,6 +92,12 @@ pub fn run(args: RunArgs, log_format: Option<&str>) -> anyhow::Result<ExitCode> 
         Some(spec) => Clock::parse(spec).map_err(|e| anyhow::anyhow!("--clock {e}"))?,
         None => Clock::System,
     };
+    if cfg.kafka.is_some() && !args.once {
+        return run_kafka(cfg, args, clock, log_format);
+    }
+    if !args.roles.is_empty() {
+        anyhow::bail!("--roles needs a [kafka] section in the config (and no --once)");
+    }
     let mode = if args.once {
         Mode::Once
     } else {
@@ -133,6 +142,52 @@ pub fn run(args: RunArgs, log_format: Option<&str>) -> anyhow::Result<ExitCode> 
             // Stuck tasks must not hold the process: the runtime is not waited for.
             std::process::exit(1);
         }
+    }
+}
+
+/// Kafka mode (`[kafka]` configured): the selected roles, until SIGTERM/SIGINT.
+fn run_kafka(
+    cfg: Config,
+    args: RunArgs,
+    clock: Clock,
+    log_format: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let roles = if args.roles.is_empty() {
+        crate::roles::ALL.to_vec()
+    } else {
+        args.roles
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let telemetry = {
+        let _rt = rt.enter();
+        flowlogd_ops::telemetry::init(&cfg.telemetry, log_format)?
+    };
+    let done = rt.block_on(async move {
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            let _ = tx.send(true);
+        });
+        crate::roles::run(cfg, roles, clock, rx).await
+    });
+    telemetry.shutdown();
+    done?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
     }
 }
 
