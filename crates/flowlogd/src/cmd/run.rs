@@ -222,6 +222,7 @@ impl Supervisor<'_> {
         let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
         let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
         let mut running = self.start(&cfg);
+        let mut access = self.publish_access(&cfg);
         loop {
             tokio::select! {
                 done = &mut running.task => {
@@ -254,6 +255,10 @@ impl Supervisor<'_> {
                         self.apply_log_level(&new);
                         cfg = new;
                         running = self.start(&cfg);
+                        if let Some(a) = access.take() {
+                            a.abort();
+                        }
+                        access = self.publish_access(&cfg);
                         self.reloaded();
                     }
                 },
@@ -288,6 +293,33 @@ impl Supervisor<'_> {
             Ok(done) => Ok(Outcome::Done(done.context("pipeline task")??)),
             Err(_) => Ok(Outcome::TimedOut(cfg.service.shutdown_timeout)),
         }
+    }
+
+    /// Continuous mode with cloud sources: the access report (and the flow-log inventory)
+    /// is refreshed every `ACCESS_REFRESH` into `/status` under `access`, so a new flow-log
+    /// configuration or a revoked permission shows up without a restart.
+    fn publish_access(&self, cfg: &Config) -> Option<JoinHandle<()>> {
+        const ACCESS_REFRESH: Duration = Duration::from_secs(5 * 60);
+        if self.mode != Mode::Continuous
+            || !cfg.admin.enabled
+            || (cfg.sources.s3.is_empty() && cfg.sources.azure_blob.is_empty())
+        {
+            return None;
+        }
+        let input = flowlogd_access::CheckInput {
+            aws: cfg.sources.s3.clone(),
+            azure: cfg.sources.azure_blob.clone(),
+            inventory: cfg!(feature = "inventory"),
+            inventory_regions: Vec::new(),
+        };
+        let board = self.board.clone();
+        Some(tokio::spawn(async move {
+            loop {
+                let report = flowlogd_access::check(&input).await;
+                board.set_section("access", report.to_json());
+                tokio::time::sleep(ACCESS_REFRESH).await;
+            }
+        }))
     }
 
     async fn serve_admin(&self, cfg: &Config) {
