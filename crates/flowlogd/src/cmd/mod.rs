@@ -1,7 +1,7 @@
 //! Subcommands. One file per command; `run` dispatches.
 
-pub mod access_azure;
 pub mod access;
+pub mod access_azure;
 pub mod gen;
 pub mod inventory;
 pub mod parse;

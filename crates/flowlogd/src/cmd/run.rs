@@ -103,15 +103,7 @@ pub fn run(args: RunArgs, log_format: Option<&str>) -> anyhow::Result<ExitCode> 
     } else {
         Mode::Continuous
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    // The OTLP gRPC client is created on the runtime.
-    let telemetry = {
-        let _rt = rt.enter();
-        flowlogd_ops::telemetry::init(&cfg.telemetry, log_format)?
-    };
+    let (rt, telemetry) = runtime_with_telemetry(&cfg, log_format)?;
     let board = StatusBoard::new();
     board.config_loaded(
         args.config
@@ -145,6 +137,23 @@ pub fn run(args: RunArgs, log_format: Option<&str>) -> anyhow::Result<ExitCode> 
     }
 }
 
+/// The async runtime, and logging/metrics/traces set up on it (the OTLP gRPC client is
+/// created on the runtime).
+fn runtime_with_telemetry(
+    cfg: &Config,
+    log_format: Option<&str>,
+) -> anyhow::Result<(tokio::runtime::Runtime, Telemetry)> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let telemetry = {
+        let _rt = rt.enter();
+        flowlogd_ops::telemetry::init(&cfg.telemetry, log_format)?
+    };
+    Ok((rt, telemetry))
+}
+
 /// Kafka mode (`[kafka]` configured): the selected roles, until SIGTERM/SIGINT.
 fn run_kafka(
     cfg: Config,
@@ -157,14 +166,7 @@ fn run_kafka(
     } else {
         args.roles
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let telemetry = {
-        let _rt = rt.enter();
-        flowlogd_ops::telemetry::init(&cfg.telemetry, log_format)?
-    };
+    let (rt, telemetry) = runtime_with_telemetry(&cfg, log_format)?;
     let done = rt.block_on(async move {
         let (tx, rx) = watch::channel(false);
         tokio::spawn(async move {
