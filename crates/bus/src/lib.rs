@@ -13,10 +13,12 @@
 //! the aggregator records the entry only after it has applied the chunks before it, which is
 //! what lets one checkpoint hold both the source ledger and the window state consistently.
 
+pub mod durable;
 pub mod inprocess;
 pub mod kafka;
 pub mod message;
 
+pub use durable::Durable;
 pub use inprocess::{channel, Receiver, Sender};
 pub use message::{
     ChunkPartials, Emission, LedgerEntry, PartialMessage, RawMessage, SummaryPartial,

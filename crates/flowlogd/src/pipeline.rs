@@ -70,7 +70,9 @@ pub async fn run(
     let (raw_tx, raw_rx) = channel::<RawMessage>(parallelism * 4);
     let (part_tx, mut part_rx) = channel::<PartialMessage>(parallelism * 4);
     let parse_opts = cfg.parse.options();
-    let sources = build_sources(&cfg, &parse_opts, agg.ledger())?;
+    // SQS notifications are deleted once their objects are in a checkpoint.
+    let durable = flowlogd_bus::Durable::default();
+    let sources = build_sources(&cfg, &parse_opts, agg.ledger(), &durable)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let source_names: Vec<String> = sources.iter().map(|s| s.name().to_string()).collect();
@@ -122,10 +124,12 @@ pub async fn run(
                     .instrument(tracing::info_span!("emit"))
                     .await?;
                 observe::checkpoint(&mut ckpt, &agg)?;
+                durable.checkpointed(agg.ledger());
             }
             _ = checkpoint.tick() => {
                 write_dead(&mut dead, agg.take_dead_letters())?;
                 observe::checkpoint(&mut ckpt, &agg)?;
+                durable.checkpointed(agg.ledger());
             }
             _ = heartbeat.tick() => obs.heartbeat(&agg),
             _ = reload.tick(), if has_tables => reload_tables(&enricher, false),
@@ -157,6 +161,7 @@ pub async fn run(
         ckpt.clear()?;
     } else {
         observe::checkpoint(&mut ckpt, &agg)?;
+        durable.checkpointed(agg.ledger());
     }
     obs.heartbeat(&agg);
     Ok(agg.accounting().clone())
@@ -246,6 +251,7 @@ pub(crate) fn build_sources(
     cfg: &Config,
     parse_opts: &ParseOptions,
     ledger: &std::collections::BTreeMap<String, flowlogd_bus::LedgerEntry>,
+    durable: &flowlogd_bus::Durable,
 ) -> anyhow::Result<Vec<Box<dyn Source>>> {
     let mut sources: Vec<Box<dyn Source>> = Vec::new();
     for s in &cfg.sources.local {
@@ -256,12 +262,15 @@ pub(crate) fn build_sources(
         )));
     }
     for s in &cfg.sources.s3 {
-        sources.push(Box::new(flowlogd_sources::S3Source::new(
-            s.clone(),
-            parse_opts.clone(),
-            ledger,
-            tokio::runtime::Handle::current(),
-        )));
+        sources.push(Box::new(
+            flowlogd_sources::S3Source::new(
+                s.clone(),
+                parse_opts.clone(),
+                ledger,
+                tokio::runtime::Handle::current(),
+            )
+            .with_durable(durable.clone()),
+        ));
     }
     for s in &cfg.sources.azure_blob {
         let src = AzureBlobSource::new(s.clone(), ledger)

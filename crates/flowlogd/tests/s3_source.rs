@@ -497,3 +497,97 @@ async fn backfill_killed_and_restarted_resumes_from_the_ledger() {
     );
     eprintln!("killed {kills} times, {restored} restarts restored a checkpoint");
 }
+
+/// A notification is deleted only once its objects are in a checkpoint: with checkpoints an
+/// hour apart it stays in flight after its objects are read; a shutdown (whose final
+/// checkpoint holds them) lets it come back, and the next run deletes it without reading
+/// anything twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn notifications_are_deleted_only_after_their_objects_are_checkpointed() {
+    let Some(moto) = moto("notifications_are_deleted_only_after_their_objects_are_checkpointed")
+    else {
+        return;
+    };
+    let f = fixture(11, 2).await;
+    let r = steps(json!([
+        {"op": "create_bucket", "bucket": f.bucket},
+        {"op": "create_queue", "name": unique("durable")},
+    ]));
+    let queue = r.last().unwrap().as_str().unwrap().to_owned();
+    steps(json!([{"op": "notify", "bucket": f.bucket, "queue_url": queue}]));
+    let out = f.tmp.path().join("cont");
+    let cfg = config(&f, &out, &moto, Some(&queue));
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "visibility_timeout = \"30s\"",
+        "visibility_timeout = \"10s\"",
+    );
+    std::fs::write(&cfg, &text).unwrap();
+    let slow = out.join("slow.toml");
+    std::fs::write(
+        &slow,
+        text.replace(
+            "checkpoint_interval = \"300ms\"",
+            "checkpoint_interval = \"1h\"",
+        )
+        .replace("tick = \"1s\"", "tick = \"1h\""),
+    )
+    .unwrap();
+    let depth = || steps(json!([{"op": "queue_depth", "queue_url": queue}])).remove(0);
+
+    let first = Command::new(bin())
+        .args(["run", "--config", slow.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    steps(json!(put_steps(&f, &f.files)));
+    wait_for("notifications received", Duration::from_secs(120), || {
+        depth()["ApproximateNumberOfMessages"] == 0
+    });
+    // Long enough to read the objects and hand their ledger entries over, and for
+    // visibility renewals; no checkpoint yet, so the notifications must still be there.
+    std::thread::sleep(Duration::from_secs(12));
+    let d = depth();
+    assert_ne!(
+        d["ApproximateNumberOfMessagesNotVisible"], 0,
+        "notifications deleted before their objects were checkpointed: {d}"
+    );
+    send_sigterm(first.id());
+    let output = first.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // The shutdown checkpoint holds the objects: the redelivered notifications are deleted
+    // unread, and the output equals `run --once`.
+    let second = Command::new(bin())
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Handle::current();
+    let parquet = out.join("parquet");
+    wait_for(
+        "summaries equal to run --once",
+        Duration::from_secs(120),
+        || rows_now(&rt, &parquet) == f.expected,
+    );
+    wait_for("queue drained", Duration::from_secs(60), || {
+        let d = depth();
+        d["ApproximateNumberOfMessages"] == 0 && d["ApproximateNumberOfMessagesNotVisible"] == 0
+    });
+    send_sigterm(second.id());
+    let output = second.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let acct = accounting(&output.stdout);
+    assert_eq!(
+        acct["duplicate_chunks"], "0",
+        "objects read twice: {acct:?}"
+    );
+    assert_same_rows(&rows_now(&rt, &parquet), &f.expected, "after redelivery");
+}

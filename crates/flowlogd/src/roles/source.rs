@@ -34,7 +34,8 @@ pub async fn run(
     let path = cfg.state_dir().join("source-ledger.json");
     let mut ledger = load_ledger(&path)?;
     tracing::info!(objects = ledger.len(), path = %path.display(), "source ledger");
-    let sources = build_sources(&cfg, &cfg.parse.options(), &ledger)?;
+    let durable = flowlogd_bus::Durable::default();
+    let sources = build_sources(&cfg, &cfg.parse.options(), &ledger, &durable)?;
     let (tx, mut rx) = channel::<RawMessage>(cfg.engine.parallelism.max(1) * 4);
     let stop = Arc::new(AtomicBool::new(false));
     let task = spawn_sources(sources, tx, Mode::Continuous, false, stop.clone());
@@ -65,6 +66,7 @@ pub async fn run(
                 }
                 if dirty && (pending.is_empty() || last_save.elapsed() > Duration::from_secs(1)) {
                     save_ledger(&path, &ledger)?;
+                    durable.checkpointed(&ledger);
                     dirty = false;
                     last_save = Instant::now();
                 }

@@ -2,12 +2,13 @@
 //! notifications on SQS, read as streams.
 //!
 //! Delivery: an object's chunks and then its ledger entry go to the raw stream; the ledger
-//! entry becomes durable with the engine's next checkpoint after the aggregator applied it.
-//! A notification is deleted from its queue once the ledger entry is handed to the raw
-//! stream, which is before that checkpoint: if the process dies in between, the object is
-//! not in the checkpointed ledger, and the listing that every start begins with (from the
-//! day before the last day read) reads it again. Chunk ids are (source, object, position),
-//! so a chunk that reaches the engine twice is applied once.
+//! entry becomes durable with the next checkpoint after it was applied. A notification is
+//! deleted from its queue only once every object it names is in a checkpoint (the pipeline
+//! confirms them through [`flowlogd_bus::Durable`]); until then its visibility keeps being
+//! renewed. If the process dies first, the notification comes back and its objects are
+//! read again, or skipped when the last checkpoint has them. Chunk ids are (source, object,
+//! position), so a chunk that reaches the engine twice is applied once. Without a
+//! `Durable` handle (tools that only read), a notification is deleted on hand-over.
 
 mod client;
 mod config;
@@ -16,7 +17,7 @@ mod listing;
 mod reader;
 mod sqs;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_sqs::error::DisplayErrorContext;
 use chrono::NaiveDate;
-use flowlogd_bus::{LedgerEntry, RawMessage, Sender};
+use flowlogd_bus::{Durable, LedgerEntry, RawMessage, Sender};
 use flowlogd_formats::ParseOptions;
 use tokio::runtime::Handle;
 
@@ -65,6 +66,19 @@ pub struct S3Source {
     last_list: Option<Instant>,
     /// A listing made for `pending`, reused by the scan that follows.
     listed: Mutex<Option<Vec<S3Object>>>,
+    /// Confirms which ledger entries a checkpoint holds (see the module doc).
+    durable: Option<Durable>,
+    /// Ledger keys known to be in a checkpoint.
+    durable_keys: HashSet<String>,
+    /// Notifications whose objects are read but not yet checkpointed.
+    unacked: Vec<Unacked>,
+}
+
+/// A notification kept (its visibility renewed) until its objects are checkpointed.
+struct Unacked {
+    receipt: String,
+    keys: Vec<String>,
+    _keeper: VisibilityKeeper,
 }
 
 impl S3Source {
@@ -79,6 +93,7 @@ impl S3Source {
         let prefix = cfg.normalized_prefix();
         let object_prefix = format!("s3://{}/", cfg.bucket);
         let mut read = HashMap::new();
+        let mut durable_keys = HashSet::new();
         let mut cursors: HashMap<String, NaiveDate> = HashMap::new();
         for e in ledger.values().filter(|e| e.source == cfg.name) {
             let Some(key) = e.object.strip_prefix(&object_prefix) else {
@@ -89,6 +104,7 @@ impl S3Source {
                 *c = (*c).max(day);
             }
             read.insert(key.to_owned(), e.version.clone());
+            durable_keys.insert(Durable::key(&e.source, &e.object));
         }
         Self {
             cfg,
@@ -100,6 +116,42 @@ impl S3Source {
             cursors,
             last_list: None,
             listed: Mutex::new(None),
+            durable: None,
+            durable_keys,
+            unacked: Vec::new(),
+        }
+    }
+
+    /// Deletes notifications only once their objects are checkpointed (see the module doc).
+    pub fn with_durable(mut self, durable: Durable) -> Self {
+        self.durable = Some(durable);
+        self
+    }
+
+    /// Deletes the kept notifications whose objects a checkpoint now holds.
+    fn ack_checkpointed(&mut self, sqs: &aws_sdk_sqs::Client, queue: &str) {
+        if let Some(d) = &self.durable {
+            self.durable_keys.extend(d.take_confirmed(&self.cfg.name));
+        }
+        let (ready, waiting): (Vec<Unacked>, Vec<Unacked>) = std::mem::take(&mut self.unacked)
+            .into_iter()
+            .partition(|u| u.keys.iter().all(|k| self.durable_keys.contains(k)));
+        self.unacked = waiting;
+        for u in ready {
+            self.delete_notification(sqs, queue, &u.receipt);
+        }
+    }
+
+    fn delete_notification(&self, sqs: &aws_sdk_sqs::Client, queue: &str, receipt: &str) {
+        let r = self.rt.block_on(
+            sqs.delete_message()
+                .queue_url(queue)
+                .receipt_handle(receipt)
+                .send(),
+        );
+        if let Err(e) = r {
+            // Redelivered later and skipped then: the keys are in the ledger.
+            tracing::warn!(queue = %queue, error = %DisplayErrorContext(&e), "cannot delete a notification");
         }
     }
 
@@ -256,6 +308,7 @@ impl S3Source {
             target: queue.clone(),
             message: e.to_string(),
         };
+        self.ack_checkpointed(&sqs, &queue);
         for _ in 0..SQS_BATCHES_PER_SCAN {
             let received = self
                 .rt
@@ -294,12 +347,19 @@ impl S3Source {
                     visibility,
                 );
                 let mut done = true;
+                let mut keys = Vec::new();
                 for c in created {
                     if c.bucket != self.cfg.bucket
                         || !c.key.starts_with(&self.prefix)
                         || !layout::is_flow_log_key(&c.key)
-                        || self.read.contains_key(&c.key)
                     {
+                        continue;
+                    }
+                    keys.push(Durable::key(
+                        &self.cfg.name,
+                        &format!("s3://{}/{}", self.cfg.bucket, c.key),
+                    ));
+                    if self.read.contains_key(&c.key) {
                         continue;
                     }
                     let obj = S3Object {
@@ -320,18 +380,25 @@ impl S3Source {
                         }
                     }
                 }
-                drop(keeper);
-                if done {
-                    // Every object of the message is handed over (see the module doc).
-                    let r = self.rt.block_on(
-                        sqs.delete_message()
-                            .queue_url(&queue)
-                            .receipt_handle(&receipt)
-                            .send(),
-                    );
-                    if let Err(e) = r {
-                        // Redelivered later and skipped then: the keys are in the ledger.
-                        tracing::warn!(queue = %queue, error = %DisplayErrorContext(&e), "cannot delete a notification");
+                if !done {
+                    continue;
+                }
+                // Every object of the message is handed over: delete it now if they are
+                // checkpointed already (or nobody confirms), else once they are.
+                match &self.durable {
+                    Some(d) if !keys.iter().all(|k| self.durable_keys.contains(k)) => {
+                        for k in &keys {
+                            d.wait_for(k.clone());
+                        }
+                        self.unacked.push(Unacked {
+                            receipt,
+                            keys,
+                            _keeper: keeper,
+                        });
+                    }
+                    _ => {
+                        drop(keeper);
+                        self.delete_notification(&sqs, &queue, &receipt);
                     }
                 }
             }
