@@ -194,10 +194,16 @@ pub fn emitted(board: &StatusBoard, emissions: &[Emission]) {
 }
 
 /// Writes a checkpoint, timed.
-pub fn checkpoint(ckpt: &mut Checkpointer, agg: &Aggregator) -> anyhow::Result<()> {
+/// Saves a checkpoint, then tells the sources waiting on it which ledger entries it holds.
+pub fn checkpoint(
+    ckpt: &mut Checkpointer,
+    agg: &Aggregator,
+    durable: &flowlogd_bus::Durable,
+) -> anyhow::Result<()> {
     let _span = tracing::info_span!("checkpoint").entered();
     let t = Instant::now();
     ckpt.save(agg)?;
     metrics::get().checkpoint_written(t.elapsed());
+    durable.checkpointed(agg.ledger());
     Ok(())
 }

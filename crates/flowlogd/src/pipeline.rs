@@ -123,13 +123,11 @@ pub async fn run(
                 emit(&mut agg, &mut sinks, &mut dead, &mut first_seen, &opts, false)
                     .instrument(tracing::info_span!("emit"))
                     .await?;
-                observe::checkpoint(&mut ckpt, &agg)?;
-                durable.checkpointed(agg.ledger());
+                observe::checkpoint(&mut ckpt, &agg, &durable)?;
             }
             _ = checkpoint.tick() => {
                 write_dead(&mut dead, agg.take_dead_letters())?;
-                observe::checkpoint(&mut ckpt, &agg)?;
-                durable.checkpointed(agg.ledger());
+                observe::checkpoint(&mut ckpt, &agg, &durable)?;
             }
             _ = heartbeat.tick() => obs.heartbeat(&agg),
             _ = reload.tick(), if has_tables => reload_tables(&enricher, false),
@@ -160,8 +158,7 @@ pub async fn run(
         // again, identically); once every window is out, the next `--once` starts over.
         ckpt.clear()?;
     } else {
-        observe::checkpoint(&mut ckpt, &agg)?;
-        durable.checkpointed(agg.ledger());
+        observe::checkpoint(&mut ckpt, &agg, &durable)?;
     }
     obs.heartbeat(&agg);
     Ok(agg.accounting().clone())
