@@ -32,6 +32,9 @@ pub struct Accounting {
     /// Window states a backfill spilled to disk to stay within its memory budget.
     #[serde(default)]
     pub spilled_states: u64,
+    /// Window states split into hash parts (see `engine.state_split_rows`).
+    #[serde(default)]
+    pub split_states: u64,
 }
 
 impl Accounting {
@@ -43,7 +46,7 @@ impl Accounting {
             0.0
         };
         format!(
-            "objects={} failed_objects={} records_in={} records_summarized={} nodata={} skipdata={} rejected={} unwindowed={} too_late={} duplicate_chunks={} spilled_states={} summary_rows={} reduction={:.1}x",
+            "objects={} failed_objects={} records_in={} records_summarized={} nodata={} skipdata={} rejected={} unwindowed={} too_late={} duplicate_chunks={} spilled_states={} split_states={} summary_rows={} reduction={:.1}x",
             self.objects,
             self.objects_failed,
             self.records_in,
@@ -55,6 +58,7 @@ impl Accounting {
             self.too_late,
             self.chunks_duplicate,
             self.spilled_states,
+            self.split_states,
             self.summary_rows,
             ratio
         )

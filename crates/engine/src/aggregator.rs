@@ -15,9 +15,10 @@ use crate::checkpoint::{io_err, write_ipc};
 use crate::config::EngineConfig;
 use crate::error::EngineError;
 use crate::firstseen::{FirstSeen, FirstSeenAlert, PAIRS_SUMMARY};
+use crate::partition;
 use crate::prepared::{BatchIter, PreparedQuery};
 use crate::summary::{PreparedSummary, Summaries};
-use crate::window::Window;
+use crate::window::{Part, SummaryState, Window};
 
 /// Rows per batch in a spill file.
 const SPILL_SLICE_ROWS: usize = 65_536;
@@ -99,13 +100,16 @@ impl Aggregator {
             return Ok(());
         };
         let budget = self.cfg.backfill_state_bytes as usize;
-        let sizes = |windows: &BTreeMap<i64, Window>| -> Vec<(usize, i64, String)> {
+        let sizes = |windows: &BTreeMap<i64, Window>| -> Vec<(usize, i64, String, usize)> {
             windows
                 .iter()
                 .flat_map(|(start, w)| {
-                    w.summaries
-                        .iter()
-                        .map(move |(name, st)| (st.memory_bytes(), *start, name.clone()))
+                    w.summaries.iter().flat_map(move |(name, st)| {
+                        st.parts
+                            .iter()
+                            .enumerate()
+                            .map(move |(i, part)| (part.memory_bytes(), *start, name.clone(), i))
+                    })
                 })
                 .collect()
         };
@@ -114,22 +118,26 @@ impl Aggregator {
         all.sort();
         let summaries = self.summaries.clone();
         while total > budget {
-            let Some((bytes, start, name)) = all.pop() else {
+            let Some((bytes, start, name, idx)) = all.pop() else {
                 break;
             };
-            let (Some(s), Some(st)) = (
+            let (Some(s), Some(part)) = (
                 summaries.iter().find(|s| s.name == name),
                 self.windows
                     .get_mut(&start)
-                    .and_then(|w| w.summaries.get_mut(&name)),
+                    .and_then(|w| w.summaries.get_mut(&name))
+                    .and_then(|st| st.parts.get_mut(idx)),
             ) else {
                 continue;
             };
-            let compacted = compact(s, std::mem::take(&mut st.partials)).await?;
+            if part.partials.is_empty() {
+                continue;
+            }
+            let compacted = compact(s, std::mem::take(&mut part.partials)).await?;
             std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
             self.spill_seq += 1;
             let path = dir.join(format!(
-                "w{start}-{name}-{}-{:06}.arrow",
+                "w{start}-{name}-p{idx}-{}-{:06}.arrow",
                 self.spill_run, self.spill_seq
             ));
             // Slices, so that the flush reads the file back a slice at a time.
@@ -142,7 +150,7 @@ impl Aggregator {
                 })
                 .collect();
             write_ipc(&path, &slices)?;
-            st.spilled.push(path);
+            part.spilled.push(path);
             self.accounting.spilled_states += 1;
             total = total.saturating_sub(bytes);
         }
@@ -259,15 +267,13 @@ impl Aggregator {
             let Some(win) = self.windows.get_mut(&p.window_start_ms) else {
                 continue;
             };
+            let Some(s) = self.summaries.iter().find(|s| s.name == p.summary) else {
+                continue;
+            };
             let st = win.summaries.entry(p.summary.clone()).or_default();
-            st.partials.push(p.batch);
             st.dirty = true;
-            if st.needs_compaction(COMPACT_MIN_ROWS, COMPACT_MAX_BATCHES) {
-                let Some(s) = self.summaries.iter().find(|s| s.name == p.summary) else {
-                    continue;
-                };
-                let merged = compact(s, std::mem::take(&mut st.partials)).await?;
-                st.partials = merged;
+            if add_partial(s, st, p.batch, self.cfg.state_split_rows).await? {
+                self.accounting.split_states += 1;
             }
         }
         if mode == Mode::Once {
@@ -336,25 +342,10 @@ impl Aggregator {
                     break 'windows;
                 }
                 let summaries = self.summaries.clone();
-                let partials = std::mem::take(&mut st.partials);
-                let spilled = std::mem::take(&mut st.spilled);
-                let job = tokio::spawn(async move {
-                    let s = &summaries[idx];
-                    let compacted = if spilled.is_empty() {
-                        compact(s, partials).await?
-                    } else {
-                        let input = partials.into_iter().map(Ok).chain(spilled_batches(spilled));
-                        vec![run_iter(s, &s.compact, Box::new(input)).await?]
-                    };
-                    // A compacted partial has one row per group already; without hidden
-                    // distinct columns or a `having` filter it has exactly the merge's
-                    // columns, so merging it again would only copy it.
-                    let batch = match compacted.as_slice() {
-                        [one] if !s.needs_merge => one.clone(),
-                        _ => merge(s, compacted.clone()).await?,
-                    };
-                    Ok::<_, EngineError>((compacted, batch))
-                });
+                let parts: Vec<Part> = st.parts.iter_mut().map(std::mem::take).collect();
+                // A backfill never revisits an emitted window: keep no state for it.
+                let keep = !(mode == Mode::Once && closed);
+                let job = tokio::spawn(emit_parts(summaries, idx, parts, keep));
                 jobs.push((*start, idx, closed, job));
             }
         }
@@ -371,12 +362,9 @@ impl Aggregator {
             else {
                 continue;
             };
-            // A backfill never revisits an emitted window: keep no state for it.
-            st.partials = if mode == Mode::Once && closed {
-                Vec::new()
-            } else {
-                compacted
-            };
+            for (part, partials) in st.parts.iter_mut().zip(compacted) {
+                part.partials = partials;
+            }
             let revision = if closed { st.revision + 1 } else { st.revision };
             if closed {
                 st.revision = revision;
@@ -409,6 +397,98 @@ impl Aggregator {
         }
         Ok((out, closed_jobs, n_jobs))
     }
+}
+
+/// Adds a chunk's partial to a summary state: into its hash parts when split, compacting
+/// the parts that grew; splits the state once its compacted base is large (returns whether
+/// it did).
+async fn add_partial(
+    s: &PreparedSummary,
+    st: &mut SummaryState,
+    batch: RecordBatch,
+    split_rows: usize,
+) -> Result<bool, EngineError> {
+    if st.is_split() {
+        for (part, b) in st.parts.iter_mut().zip(partition::split(&batch, &s.keys)?) {
+            if b.num_rows() > 0 {
+                part.partials.push(b);
+            }
+        }
+    } else if let Some(part) = st.parts.first_mut() {
+        part.partials.push(batch);
+    }
+    for part in st.parts.iter_mut() {
+        if part.needs_compaction(COMPACT_MIN_ROWS, COMPACT_MAX_BATCHES) {
+            part.partials = compact(s, std::mem::take(&mut part.partials)).await?;
+        }
+    }
+    // Split only what is all in memory: spilled files are not re-read to split them.
+    let splittable = match st.parts.as_slice() {
+        [one] => {
+            split_rows > 0
+                && one.spilled.is_empty()
+                && one.partials.first().map_or(0, |b| b.num_rows()) > split_rows
+        }
+        _ => false,
+    };
+    if splittable && !s.keys.is_empty() {
+        let whole = std::mem::take(&mut st.parts[0].partials);
+        let mut parts = vec![Part::default(); partition::PARTS];
+        for b in &whole {
+            for (part, piece) in parts.iter_mut().zip(partition::split(b, &s.keys)?) {
+                if piece.num_rows() > 0 {
+                    part.partials.push(piece);
+                }
+            }
+        }
+        st.parts = parts;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Compacts and merges a (window, summary)'s parts one after the other, so that only one
+/// part's hash table exists at a time; returns each part's compacted partials (empty
+/// unless `keep`) and the emission rows.
+async fn emit_parts(
+    summaries: Summaries,
+    idx: usize,
+    parts: Vec<Part>,
+    keep: bool,
+) -> Result<(Vec<Vec<RecordBatch>>, RecordBatch), EngineError> {
+    let s = &summaries[idx];
+    let mut kept = Vec::with_capacity(parts.len());
+    let mut rows = Vec::with_capacity(parts.len());
+    for part in parts {
+        if part.is_empty() {
+            kept.push(Vec::new());
+            continue;
+        }
+        let compacted = if part.spilled.is_empty() {
+            compact(s, part.partials).await?
+        } else {
+            let input = part
+                .partials
+                .into_iter()
+                .map(Ok)
+                .chain(spilled_batches(part.spilled));
+            vec![run_iter(s, &s.compact, Box::new(input)).await?]
+        };
+        // A compacted partial has one row per group already; without hidden distinct
+        // columns or a `having` filter it has exactly the merge's columns, so merging it
+        // again would only copy it.
+        rows.push(match compacted.as_slice() {
+            [one] if !s.needs_merge => one.clone(),
+            _ => merge(s, compacted.clone()).await?,
+        });
+        kept.push(if keep { compacted } else { Vec::new() });
+    }
+    let batch = match rows.len() {
+        0 => RecordBatch::new_empty(s.merge.schema()),
+        1 => rows.remove(0),
+        _ => arrow::compute::concat_batches(&s.merge.schema(), &rows)?,
+    };
+    Ok((kept, batch))
 }
 
 /// Batches of spill files, read one at a time while they are aggregated.

@@ -25,7 +25,8 @@ use crate::accounting::Accounting;
 use crate::aggregator::Aggregator;
 use crate::error::EngineError;
 use crate::firstseen::FirstSeenState;
-use crate::window::{SummaryState, Window};
+use crate::partition;
+use crate::window::{Part, SummaryState, Window};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Meta {
@@ -37,6 +38,9 @@ struct Meta {
     /// Known pairs of first-seen detection.
     #[serde(default)]
     first_seen: Option<FirstSeenState>,
+    /// [`partition::scheme`] of the build that wrote split states.
+    #[serde(default)]
+    part_scheme: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -51,6 +55,18 @@ struct WindowMeta {
 struct SummaryMeta {
     revision: u32,
     dirty: bool,
+    /// The state's parts (one unless split by hash).
+    #[serde(default)]
+    parts: Vec<PartMeta>,
+    /// Checkpoints before hash parts: the one part's file and spill files.
+    #[serde(default, skip_serializing)]
+    file: Option<String>,
+    #[serde(default, skip_serializing)]
+    spilled: Vec<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct PartMeta {
     file: Option<String>,
     /// Compacted partials spilled to disk by a backfill (absolute paths).
     #[serde(default)]
@@ -104,18 +120,41 @@ impl Checkpointer {
             let mut w = Window::new(wm.start_ms);
             w.records = wm.records;
             w.applied = wm.applied.into_iter().collect();
-            for (name, sm) in wm.summaries {
-                let partials = match &sm.file {
-                    Some(f) => read_ipc(&ckpt.join(f))?,
-                    None => Vec::new(),
-                };
+            for (name, mut sm) in wm.summaries {
+                if sm.parts.is_empty() {
+                    sm.parts.push(PartMeta {
+                        file: sm.file.take(),
+                        spilled: std::mem::take(&mut sm.spilled),
+                    });
+                }
+                let mut parts = sm
+                    .parts
+                    .iter()
+                    .map(|pm| {
+                        Ok(Part {
+                            partials: match &pm.file {
+                                Some(f) => read_ipc(&ckpt.join(f))?,
+                                None => Vec::new(),
+                            },
+                            spilled: pm.spilled.iter().map(PathBuf::from).collect(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, EngineError>>()?;
+                // Split by another hash function: one unsplit part is always correct.
+                if parts.len() > 1 && meta.part_scheme != Some(partition::scheme()) {
+                    let one = parts.drain(..).fold(Part::default(), |mut one, p| {
+                        one.partials.extend(p.partials);
+                        one.spilled.extend(p.spilled);
+                        one
+                    });
+                    parts = vec![one];
+                }
                 w.summaries.insert(
                     name,
                     SummaryState {
-                        partials,
+                        parts,
                         revision: sm.revision,
                         dirty: sm.dirty,
-                        spilled: sm.spilled.iter().map(PathBuf::from).collect(),
                     },
                 );
             }
@@ -147,20 +186,32 @@ impl Checkpointer {
         for w in agg.windows.values() {
             let mut summaries = BTreeMap::new();
             for (sname, st) in &w.summaries {
-                let file = if st.partials.is_empty() {
-                    None
-                } else {
-                    let f = format!("w{}-{}.arrow", w.start_ms, sname);
-                    write_ipc(&ckpt.join(&f), &st.partials)?;
-                    Some(f)
-                };
+                let mut parts = Vec::with_capacity(st.parts.len());
+                for (i, part) in st.parts.iter().enumerate() {
+                    let file = if part.partials.is_empty() {
+                        None
+                    } else {
+                        let f = format!("w{}-{}-p{i}.arrow", w.start_ms, sname);
+                        write_ipc(&ckpt.join(&f), &part.partials)?;
+                        Some(f)
+                    };
+                    parts.push(PartMeta {
+                        file,
+                        spilled: part
+                            .spilled
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect(),
+                    });
+                }
                 summaries.insert(
                     sname.clone(),
                     SummaryMeta {
                         revision: st.revision,
                         dirty: st.dirty,
-                        file,
-                        spilled: st.spilled.iter().map(|p| p.display().to_string()).collect(),
+                        parts,
+                        file: None,
+                        spilled: Vec::new(),
                     },
                 );
             }
@@ -178,6 +229,7 @@ impl Checkpointer {
             ledger: agg.ledger.values().cloned().collect(),
             accounting: agg.accounting.clone(),
             first_seen: agg.first_seen.as_ref().map(|f| f.state()),
+            part_scheme: Some(partition::scheme()),
         };
         let meta_path = ckpt.join("meta.json");
         let json = serde_json::to_vec(&meta).map_err(|e| EngineError::CorruptCheckpoint {

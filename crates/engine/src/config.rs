@@ -39,6 +39,10 @@ pub struct EngineConfig {
     /// `run --once` keeps window state in memory up to about this many bytes and spills
     /// the largest window's compacted state to the state directory beyond it.
     pub backfill_state_bytes: u64,
+    /// A summary's state in a window is split into 16 hash parts of its group keys once it
+    /// holds more groups than this, so that compaction, spilling and emission work on one
+    /// part at a time and memory stays flat however many keys a window has (0: never split).
+    pub state_split_rows: usize,
     /// Lookup tables: inventory labels, blocklists, cloud service ranges.
     pub enrichment: EnrichmentConfig,
     /// Built-in detection summaries (blocklist hits, scans).
@@ -59,6 +63,7 @@ impl Default for EngineConfig {
                 .unwrap_or(2),
             orientation: OrientationConfig::default(),
             backfill_state_bytes: 256 << 20,
+            state_split_rows: 64 * 1024,
             enrichment: EnrichmentConfig::default(),
             detection: DetectionConfig::default(),
         }

@@ -44,6 +44,8 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    #[error("hash partitioning of window state: {0}")]
+    Partition(#[source] datafusion::error::DataFusionError),
     #[error("engine task failed: {0}")]
     Task(String),
     #[error("checkpoint {path}: {reason}")]

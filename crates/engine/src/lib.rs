@@ -29,6 +29,7 @@ pub mod error;
 pub mod firstseen;
 pub mod orientation;
 pub mod partial;
+pub mod partition;
 pub mod prepared;
 pub mod sql;
 pub mod summary;

@@ -1,24 +1,22 @@
-//! Per-window state: compacted partials per summary, emitted revision, and the ids of the
-//! chunks already applied (what makes replays harmless).
+//! Per-window state: compacted partials per summary (split into hash parts once large),
+//! emitted revision, and the ids of the chunks already applied (what makes replays
+//! harmless).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use arrow::record_batch::RecordBatch;
 
-/// State of one summary within one window.
+/// Partials of one hash part of a summary state (or of the whole state while unsplit).
 #[derive(Debug, Clone, Default)]
-pub struct SummaryState {
-    /// Partial aggregates not yet merged; compacted to one batch from time to time.
+pub struct Part {
+    /// Partial aggregates not yet merged; the first is the compacted base.
     pub partials: Vec<RecordBatch>,
-    /// Last emitted revision (0: never emitted).
-    pub revision: u32,
-    /// Changed since the last emission.
-    pub dirty: bool,
     /// Compacted partials a backfill spilled to disk to bound memory; merged at emission.
-    pub spilled: Vec<std::path::PathBuf>,
+    pub spilled: Vec<PathBuf>,
 }
 
-impl SummaryState {
+impl Part {
     /// Bytes of the partials held in memory.
     pub fn memory_bytes(&self) -> usize {
         self.partials
@@ -34,6 +32,37 @@ impl SummaryState {
         };
         let pending_rows: usize = pending.iter().map(|b| b.num_rows()).sum();
         pending.len() >= max_batches || pending_rows > min_rows.max(base.num_rows())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.partials.is_empty() && self.spilled.is_empty()
+    }
+}
+
+/// State of one summary within one window: one part, or [`crate::partition::PARTS`] parts
+/// split by the hash of the group keys (every group in exactly one of them).
+#[derive(Debug, Clone)]
+pub struct SummaryState {
+    pub parts: Vec<Part>,
+    /// Last emitted revision (0: never emitted).
+    pub revision: u32,
+    /// Changed since the last emission.
+    pub dirty: bool,
+}
+
+impl Default for SummaryState {
+    fn default() -> Self {
+        Self {
+            parts: vec![Part::default()],
+            revision: 0,
+            dirty: false,
+        }
+    }
+}
+
+impl SummaryState {
+    pub fn is_split(&self) -> bool {
+        self.parts.len() > 1
     }
 }
 

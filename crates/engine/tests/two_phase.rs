@@ -134,7 +134,12 @@ fn tested() -> Vec<SummaryConfig> {
     all
 }
 
-async fn streamed(all: &RecordBatch, ecfg: &EngineConfig, seed: u64) -> Vec<(String, Vec<String>)> {
+/// Summary rows per summary, and how many states were split into hash parts.
+async fn streamed(
+    all: &RecordBatch,
+    ecfg: &EngineConfig,
+    seed: u64,
+) -> (Vec<(String, Vec<String>)>, u64) {
     let summaries = prepare_all(&tested()).await.unwrap();
     let part = Partializer::new(summaries.clone(), ecfg);
     let mut agg = Aggregator::new(ecfg.clone(), summaries);
@@ -166,7 +171,7 @@ async fn streamed(all: &RecordBatch, ecfg: &EngineConfig, seed: u64) -> Vec<(Str
         chunks.len().div_ceil(3)
     );
     let emissions = agg.tick(0, Mode::Once, true, usize::MAX).await.unwrap();
-    tested()
+    let rows = tested()
         .iter()
         .map(|s| {
             let mut r = Vec::new();
@@ -194,21 +199,44 @@ async fn streamed(all: &RecordBatch, ecfg: &EngineConfig, seed: u64) -> Vec<(Str
             r.sort();
             (s.name.clone(), r)
         })
-        .collect()
+        .collect();
+    (rows, agg.accounting().split_states)
 }
 
 #[tokio::test]
 async fn streaming_equals_sql_for_any_chunking_order_and_replay() {
-    let ecfg = EngineConfig::default();
+    let splits = equals_sql_with(EngineConfig::default()).await;
+    assert_eq!(splits, 0);
+}
+
+/// States split into hash parts after a few hundred groups: each part is compacted and
+/// merged on its own, and the emission is their union.
+#[tokio::test]
+async fn split_states_equal_sql() {
+    let splits = equals_sql_with(EngineConfig {
+        state_split_rows: 50,
+        ..EngineConfig::default()
+    })
+    .await;
+    // A test of split states in which nothing split would test nothing.
+    assert!(splits > 0, "no state was split");
+}
+
+/// Compares streamed and SQL results over three seeds; returns the states split.
+async fn equals_sql_with(ecfg: EngineConfig) -> u64 {
+    let mut splits = 0;
     for seed in 0..3 {
         let all = records(3000, seed);
-        for (name, got) in streamed(&all, &ecfg, seed + 100).await {
+        let (summaries, split) = streamed(&all, &ecfg, seed + 100).await;
+        splits += split;
+        for (name, got) in summaries {
             let cfg = tested().into_iter().find(|s| s.name == name).unwrap();
             let want = reference(&cfg, &all, &ecfg).await;
             assert!(!want.is_empty());
             assert_eq!(got, want, "summary {name}, seed {seed}");
         }
     }
+    splits
 }
 
 #[tokio::test]
