@@ -32,6 +32,9 @@ impl JsonlSink {
     }
 }
 
+/// Rows converted to JSON at a time.
+const SLICE_ROWS: usize = 8192;
+
 /// The JSON objects of an emission's rows.
 pub fn emission_rows(e: &Emission) -> Result<Vec<Value>, SinkError> {
     let mut buf = Vec::new();
@@ -73,11 +76,19 @@ impl SummarySink for JsonlSink {
         "jsonl"
     }
 
+    /// Converts a slice of rows at a time: a window can hold millions of rows, and their
+    /// JSON objects take many times the memory of the Arrow batch.
     fn write(&mut self, emissions: &[Emission]) -> Result<(), SinkError> {
-        let mut rows = Vec::new();
         for e in emissions {
-            rows.extend(emission_rows(e)?);
+            let n = e.batch.num_rows();
+            for at in (0..n).step_by(SLICE_ROWS) {
+                let slice = Emission {
+                    batch: e.batch.slice(at, SLICE_ROWS.min(n - at)),
+                    ..e.clone()
+                };
+                self.out.append(&emission_rows(&slice)?)?;
+            }
         }
-        self.out.write_all(&rows)
+        self.out.sync()
     }
 }

@@ -36,10 +36,24 @@ impl JsonLines {
         &mut self,
         values: impl IntoIterator<Item = &'a T>,
     ) -> Result<(), SinkError> {
+        self.append(values)?;
+        self.sync()
+    }
+
+    /// Appends one line per value (buffered; [`Self::sync`] makes them durable).
+    pub fn append<'a, T: Serialize + 'a>(
+        &mut self,
+        values: impl IntoIterator<Item = &'a T>,
+    ) -> Result<(), SinkError> {
         for v in values {
             serde_json::to_writer(&mut self.out, v)?;
             self.out.write_all(b"\n").map_err(io(&self.path))?;
         }
+        Ok(())
+    }
+
+    /// Flushes and syncs what was appended.
+    pub fn sync(&mut self) -> Result<(), SinkError> {
         self.out.flush().map_err(io(&self.path))?;
         self.out.get_ref().sync_data().map_err(io(&self.path))
     }

@@ -18,6 +18,9 @@ use crate::emission::to_output_batch;
 use crate::error::{io, SinkError};
 use crate::SummarySink;
 
+/// Rows per Parquet row group.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+
 /// `[sinks.parquet]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,8 +63,11 @@ impl ParquetSink {
         // Hive-aware readers do not see it twice.
         let batch = batch.project(&(1..batch.num_columns()).collect::<Vec<_>>())?;
         let f = File::create(&tmp).map_err(io(&tmp))?;
+        // Row groups of bounded size: the writer holds one encoded row group at a time,
+        // and readers can skip groups by their statistics.
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .build();
         let perr = |source| SinkError::Parquet {
             path: tmp.display().to_string(),
