@@ -29,9 +29,10 @@ pub struct Chunk {
     pub object: String,
     pub format: ChunkFormat,
     /// Offset of `data` in the object: decompressed bytes for AWS text, raw bytes for Azure
-    /// JSON, 0 for Parquet.
+    /// JSON, rows for Parquet (index of the chunk's first row).
     pub offset: u64,
-    /// 1-based number of the first line in `data` (AWS text; 1 elsewhere).
+    /// 1-based number of the first line in `data` (AWS text) or of its first row in the
+    /// object (AWS Parquet); 1 elsewhere.
     pub first_line: u64,
     /// AWS text: the header field list in force where the chunk starts (`None` until a
     /// header was seen: the parser then uses the configured default format).
@@ -56,7 +57,7 @@ pub fn parse_chunk(chunk: &Chunk, opts: &ParseOptions) -> Result<Vec<Parsed>, Fo
     match chunk.format {
         ChunkFormat::AwsText => Ok(crate::aws_text::parse_chunk(chunk, opts)),
         ChunkFormat::AwsParquet => {
-            crate::aws_parquet::parse_bytes(&chunk.object, &chunk.data, opts)
+            crate::aws_parquet::parse_bytes_from(&chunk.object, &chunk.data, chunk.first_line, opts)
         }
         ChunkFormat::AzureJson => crate::azure::parse_chunk(chunk, opts),
     }

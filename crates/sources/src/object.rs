@@ -4,9 +4,10 @@
 use std::io::Read;
 
 use flowlogd_bus::{RawMessage, Sender};
+use flowlogd_formats::aws_parquet::ParquetChunker;
 use flowlogd_formats::chunk::{json_chunks, TextChunker};
 use flowlogd_formats::reader::open_text;
-use flowlogd_formats::{Chunk, ChunkFormat, FormatHint, ParseOptions};
+use flowlogd_formats::{ChunkFormat, FormatHint, ParseOptions};
 
 use crate::error::SourceError;
 
@@ -43,25 +44,41 @@ pub fn send_text(
     Ok(true)
 }
 
-/// Sends a whole Parquet object as one chunk.
+/// Rows per Parquet chunk: about as many bytes as a text chunk holds (an AWS record is ~64
+/// bytes of Parquet before compression), within sane bounds.
+pub fn parquet_chunk_rows(max_chunk_bytes: usize) -> usize {
+    (max_chunk_bytes / 64).clamp(1024, 131_072)
+}
+
+/// Sends a Parquet object (read from a file: Parquet needs random access) as standalone
+/// Parquet chunks of bounded rows. Returns false when the object failed as a whole (its dead
+/// letter was sent instead; chunks already sent stay applied).
 pub fn send_parquet(
     source: &str,
     object: &str,
-    data: Vec<u8>,
+    file: std::fs::File,
+    max_chunk_bytes: usize,
     tx: &Sender<RawMessage>,
-) -> Result<(), SourceError> {
-    let chunk = Chunk {
-        source: source.to_owned(),
-        object: object.to_owned(),
-        format: ChunkFormat::AwsParquet,
-        offset: 0,
-        first_line: 1,
-        fields: None,
-        seq: 0,
-        data,
+) -> Result<bool, SourceError> {
+    let failed = |e: flowlogd_formats::FormatError| {
+        tx.blocking_send(RawMessage::ObjectFailed(e.to_dead_letter()))
+            .map_err(|_| SourceError::Closed)
+            .map(|()| false)
     };
-    tx.blocking_send(RawMessage::Chunk(chunk))
-        .map_err(|_| SourceError::Closed)
+    let chunks =
+        match ParquetChunker::new(source, object, file, parquet_chunk_rows(max_chunk_bytes)) {
+            Ok(c) => c,
+            Err(e) => return failed(e),
+        };
+    for chunk in chunks {
+        match chunk {
+            Ok(c) => tx
+                .blocking_send(RawMessage::Chunk(c))
+                .map_err(|_| SourceError::Closed)?,
+            Err(e) => return failed(e),
+        }
+    }
+    Ok(true)
 }
 
 /// Sends the complete records in `data` (bytes of an Azure `PT1H.json` from `offset`);

@@ -231,8 +231,8 @@ fn read_object(
             send_json(&cfg.name, &c.object, from, &data, cfg.max_chunk_bytes, tx)?
         }
         ChunkFormat::AwsParquet => {
-            let data = std::fs::read(&c.path).map_err(|e| io(&c.path, e))?;
-            send_parquet(&cfg.name, &c.object, data, tx)?;
+            let f = File::open(&c.path).map_err(|e| io(&c.path, e))?;
+            send_parquet(&cfg.name, &c.object, f, cfg.max_chunk_bytes, tx)?;
             c.size
         }
         ChunkFormat::AwsText => {

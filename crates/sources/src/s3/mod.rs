@@ -18,7 +18,6 @@ mod reader;
 mod sqs;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -213,11 +212,16 @@ impl S3Source {
             }
         }
         if obj.key.ends_with(".parquet") {
-            // Parquet needs random access: the object is held whole (flow-log Parquet files
-            // are a few MB; text objects are streamed).
-            let mut data = Vec::with_capacity(obj.size.min(64 << 20) as usize);
-            match reader.read_to_end(&mut data) {
-                Ok(_) => send_parquet(&self.cfg.name, &object, data, tx)?,
+            // Parquet needs random access: the object is spooled to an unnamed temporary
+            // file (never held in memory) and cut into chunks from there.
+            let spooled = tempfile::tempfile().and_then(|mut f| {
+                std::io::copy(&mut reader, &mut f)?;
+                Ok(f)
+            });
+            match spooled {
+                Ok(f) => {
+                    send_parquet(&self.cfg.name, &object, f, self.cfg.max_chunk_bytes, tx)?;
+                }
                 Err(e) if !gave_up.load(Ordering::SeqCst) => tx
                     .blocking_send(RawMessage::ObjectFailed(flowlogd_formats::DeadLetter::new(
                         &object,

@@ -11,6 +11,10 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::file::reader::ChunkReader;
 
+pub mod chunker;
+
+pub use chunker::ParquetChunker;
+
 use crate::aws_text::field::{set_int, set_raw, Slot, Status};
 use crate::keyinfo;
 use crate::schema::{aws_field, Col};
@@ -32,7 +36,19 @@ pub fn parse_bytes(
     data: &[u8],
     opts: &ParseOptions,
 ) -> Result<Vec<Parsed>, FormatError> {
-    let rows = ParquetRows::new(object, bytes::Bytes::copy_from_slice(data), opts)?;
+    parse_bytes_from(object, data, 1, opts)
+}
+
+/// Parses a Parquet chunk cut out of a larger object by [`ParquetChunker`], whose first row
+/// is row `first_row` (1-based) of the object, so that dead letters name object rows.
+pub fn parse_bytes_from(
+    object: &str,
+    data: &[u8],
+    first_row: u64,
+    opts: &ParseOptions,
+) -> Result<Vec<Parsed>, FormatError> {
+    let mut rows = ParquetRows::new(object, bytes::Bytes::copy_from_slice(data), opts)?;
+    rows.next_row = first_row.max(1);
     rows.collect()
 }
 
