@@ -88,17 +88,11 @@ impl Iterator for ParquetChunker {
         if self.failed {
             return None;
         }
-        let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.reader.next()));
-        let batch = match next {
-            Ok(None) => return None,
-            Ok(Some(Ok(b))) => b,
-            Ok(Some(Err(e))) => {
+        let batch = match super::next_batch(&mut self.reader, &self.object)? {
+            Ok(b) => b,
+            Err(e) => {
                 self.failed = true;
-                return Some(Err(parquet_err(&self.object, e.to_string())));
-            }
-            Err(_) => {
-                self.failed = true;
-                return Some(Err(super::panicked(&self.object)));
+                return Some(Err(e));
             }
         };
         let data = match self.encode(&batch) {

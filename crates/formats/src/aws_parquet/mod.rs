@@ -227,20 +227,29 @@ impl Iterator for ParquetRows {
         if self.failed {
             return None;
         }
-        let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.reader.next()));
-        let Ok(next) = next else {
-            self.failed = true;
-            return Some(Err(panicked(&self.object)));
-        };
-        match next? {
+        match next_batch(&mut self.reader, &self.object)? {
             Ok(batch) => Some(Ok(self.convert(&batch))),
             Err(e) => {
                 self.failed = true;
-                Some(Err(FormatError::Parquet {
-                    object: self.object.clone(),
-                    reason: e.to_string(),
-                }))
+                Some(Err(e))
             }
         }
+    }
+}
+
+/// The reader's next batch; decoder errors and panics on corrupt bytes become
+/// [`FormatError::Parquet`], since input must never crash the daemon.
+fn next_batch(
+    reader: &mut ParquetRecordBatchReader,
+    object: &str,
+) -> Option<Result<RecordBatch, FormatError>> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.next())) {
+        Err(_) => Some(Err(panicked(object))),
+        Ok(None) => None,
+        Ok(Some(Ok(batch))) => Some(Ok(batch)),
+        Ok(Some(Err(e))) => Some(Err(FormatError::Parquet {
+            object: object.to_owned(),
+            reason: e.to_string(),
+        })),
     }
 }
