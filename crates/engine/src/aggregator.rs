@@ -409,11 +409,7 @@ async fn add_partial(
     split_rows: usize,
 ) -> Result<bool, EngineError> {
     if st.is_split() {
-        for (part, b) in st.parts.iter_mut().zip(partition::split(&batch, &s.keys)?) {
-            if b.num_rows() > 0 {
-                part.partials.push(b);
-            }
-        }
+        scatter(&mut st.parts, &batch, &s.keys)?;
     } else if let Some(part) = st.parts.first_mut() {
         part.partials.push(batch);
     }
@@ -435,16 +431,22 @@ async fn add_partial(
         let whole = std::mem::take(&mut st.parts[0].partials);
         let mut parts = vec![Part::default(); partition::PARTS];
         for b in &whole {
-            for (part, piece) in parts.iter_mut().zip(partition::split(b, &s.keys)?) {
-                if piece.num_rows() > 0 {
-                    part.partials.push(piece);
-                }
-            }
+            scatter(&mut parts, b, &s.keys)?;
         }
         st.parts = parts;
         return Ok(true);
     }
     Ok(false)
+}
+
+/// Adds each row of `batch` to the partials of its hash part.
+fn scatter(parts: &mut [Part], batch: &RecordBatch, keys: &[String]) -> Result<(), EngineError> {
+    for (part, piece) in parts.iter_mut().zip(partition::split(batch, keys)?) {
+        if piece.num_rows() > 0 {
+            part.partials.push(piece);
+        }
+    }
+    Ok(())
 }
 
 /// Compacts and merges a (window, summary)'s parts one after the other, so that only one

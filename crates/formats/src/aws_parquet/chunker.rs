@@ -7,8 +7,6 @@
 //! stage holds the whole object. Batch boundaries depend only on the object and `rows`, so a
 //! re-read after a restart yields the same chunks and ids (the row index is the offset).
 
-use std::sync::Arc;
-
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatchReader;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
@@ -25,7 +23,7 @@ pub struct ParquetChunker {
     object: String,
     reader: ParquetRecordBatchReader,
     schema: SchemaRef,
-    props: Arc<WriterProperties>,
+    props: WriterProperties,
     next_row: u64,
     seq: u64,
     failed: bool,
@@ -53,11 +51,9 @@ impl ParquetChunker {
             object: object.to_owned(),
             reader,
             schema,
-            props: Arc::new(
-                WriterProperties::builder()
-                    .set_compression(Compression::SNAPPY)
-                    .build(),
-            ),
+            props: WriterProperties::builder()
+                .set_compression(Compression::SNAPPY)
+                .build(),
             next_row: 0,
             seq: 0,
             failed: false,
@@ -66,9 +62,8 @@ impl ParquetChunker {
 
     fn encode(&self, batch: &arrow::record_batch::RecordBatch) -> Result<Vec<u8>, FormatError> {
         let err = |e: parquet::errors::ParquetError| parquet_err(&self.object, e.to_string());
-        let mut w =
-            ArrowWriter::try_new(Vec::new(), self.schema.clone(), Some((*self.props).clone()))
-                .map_err(err)?;
+        let mut w = ArrowWriter::try_new(Vec::new(), self.schema.clone(), Some(self.props.clone()))
+            .map_err(err)?;
         w.write(batch).map_err(err)?;
         w.into_inner().map_err(err)
     }
