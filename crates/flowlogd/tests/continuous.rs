@@ -1,15 +1,18 @@
-//! Continuous mode on a scaled clock (one hour of event time in 6 s): files arriving out
-//! of order reach the same final revision as `run --once`; a window that gets late data
-//! is emitted again as revision 2; records for a window whose state was dropped are
-//! counted as too late and sent to the dead-letter output.
+//! Continuous mode on a clock the test steps itself: files arriving out of order reach
+//! the same final revision as `run --once`; a window that gets late data is emitted again
+//! as revision 2; records for a window whose state was dropped are counted as too late and
+//! sent to the dead-letter output. The test moves event time only after the daemon's
+//! `/status` shows it took in every file so far, so a slow machine cannot turn on-time
+//! records into late ones.
 
 mod common;
+mod ops_common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
+use ops_common::{wait_status, Daemon};
 
 const T0: &str = "2024-05-01T00:00:00Z";
 
@@ -32,6 +35,8 @@ path = "{out}/parquet"
 path = "{out}/summaries.jsonl"
 [sinks.dead_letter]
 path = "{out}/deadletter.jsonl"
+[admin]
+listen = "127.0.0.1:0"
 "#,
         input = input.display(),
         out = out.display()
@@ -79,6 +84,21 @@ fn hour0_aws(files: &[PathBuf]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Sets the daemon's clock (written whole, then renamed: never read half-written).
+fn set_clock(path: &Path, time: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, time).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Waits until the daemon has applied at least `n` whole objects.
+fn wait_objects(d: &mut Daemon, n: usize) {
+    let addr = d.admin_addr();
+    wait_status(addr, &format!("{n} objects read"), Duration::from_secs(180), |v| {
+        v["accounting"]["objects"].as_u64().unwrap_or(0) >= n as u64
+    });
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn continuous_revisions_match_once_and_too_late_is_counted() {
     let tmp = tempfile::tempdir().unwrap();
@@ -94,40 +114,50 @@ async fn continuous_revisions_match_once_and_too_late_is_counted() {
     std::fs::create_dir_all(&out).unwrap();
     let cfg = out.join("flowlogd.toml");
     std::fs::write(&cfg, config(&input, &out)).unwrap();
+    let clock = tmp.path().join("clock");
+    set_clock(&clock, T0);
 
     // Everything but the held-back files, newest first (out of order).
+    let mut copied = 0;
     for f in files.iter().rev().filter(|f| !held_back.contains(f)) {
         copy_into(&all, f, &input, None);
+        copied += 1;
     }
-    let child = Command::new(bin())
-        .args(["run", "--config", cfg.to_str().unwrap()])
-        .env("FLOWLOGD_TEST_CLOCK", format!("{T0}@600"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let clock_spec = format!("file:{}", clock.display());
+    let mut d = Daemon::start(
+        &["run", "--config", cfg.to_str().unwrap()],
+        &[("FLOWLOGD_TEST_CLOCK", &clock_spec)],
+    );
+    wait_objects(&mut d, copied);
     let jsonl = out.join("summaries.jsonl");
-    // Window 0 closes at 01:20 (8 s); its first revision lacks the held-back records.
-    wait_for("window 0 revision 1", Duration::from_secs(30), || {
+    // Window 0 closes at 01:20; its first revision lacks the held-back records.
+    set_clock(&clock, "2024-05-01T01:20:00Z");
+    wait_for("window 0 revision 1", Duration::from_secs(60), || {
         jsonl_has(&jsonl, "2024-05-01T00:00:00Z", 1)
     });
-    assert!(!jsonl_has(&jsonl, "2024-05-01T00:00:00Z", 2));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !jsonl_has(&jsonl, "2024-05-01T00:00:00Z", 2),
+        "window 0 was revised before any late record arrived"
+    );
     for f in &held_back {
         copy_into(&all, f, &input, None);
     }
-    wait_for("window 0 revision 2", Duration::from_secs(30), || {
+    wait_for("window 0 revision 2", Duration::from_secs(120), || {
         jsonl_has(&jsonl, "2024-05-01T00:00:00Z", 2)
     });
-    // The last window (02:00) closes at 03:20; window 0's state is dropped after 03:00.
-    wait_for("window 2 revision 1", Duration::from_secs(30), || {
+    wait_objects(&mut d, copied + held_back.len());
+    // The last window (02:00) closes at 03:20; by then the states of windows 23:00 and
+    // 00:00 are past retention (2 h after their ends) and dropped.
+    set_clock(&clock, "2024-05-01T03:20:00Z");
+    wait_for("window 2 revision 1", Duration::from_secs(60), || {
         jsonl_has(&jsonl, "2024-05-01T02:00:00Z", 1)
     });
-    std::thread::sleep(Duration::from_millis(2500));
     let dead = out.join("deadletter.jsonl");
     let early = std::fs::read_to_string(&dead).unwrap_or_default();
     assert!(
         !early.contains("too_late"),
-        "records were too late before the test made any late (machine too slow for the scaled clock?):\n{}",
+        "records were too late before the test made any late:\n{}",
         early.lines().filter(|l| l.contains("too_late")).take(3).collect::<Vec<_>>().join("\n")
     );
     // A copy of a window-0 object under a new name arrives after retention: too late.
@@ -136,22 +166,18 @@ async fn continuous_revisions_match_once_and_too_late_is_counted() {
         held_back[0].file_name().unwrap().to_string_lossy()
     );
     copy_into(&all, &held_back[0], &input, Some(&late_name));
-    wait_for("too-late dead letters", Duration::from_secs(30), || {
+    wait_for("too-late dead letters", Duration::from_secs(120), || {
         std::fs::read_to_string(&dead)
             .unwrap_or_default()
             .contains("too_late")
     });
 
     // SIGTERM: drain, checkpoint, exit 0.
-    send_sigterm(child.id());
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let acct = accounting(&output.stdout);
-    assert!(acct["too_late"].parse::<u64>().unwrap() > 0);
+    d.signal("TERM");
+    let (code, stdout, stderr) = d.wait_exit(Duration::from_secs(120));
+    assert_eq!(code, Some(0), "{stderr}");
+    let acct = ops_common::accounting(&stdout);
+    assert!(acct.get("too_late").copied().unwrap_or(0) > 0, "{stdout}");
 
     // The final revision of every window equals `run --once` over the same files.
     std::fs::remove_file(
