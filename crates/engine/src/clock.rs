@@ -22,7 +22,10 @@ pub enum Clock {
     /// The RFC 3339 time written in a file, moved by whoever writes it. A test that steps
     /// the clock only after the daemon has taken in its input cannot race a slow machine,
     /// as a free-running scaled clock can.
-    Stepped { path: PathBuf, last: Arc<AtomicI64> },
+    Stepped {
+        path: PathBuf,
+        last: Arc<AtomicI64>,
+    },
 }
 
 impl Clock {

@@ -94,9 +94,12 @@ fn set_clock(path: &Path, time: &str) {
 /// Waits until the daemon has applied at least `n` whole objects.
 fn wait_objects(d: &mut Daemon, n: usize) {
     let addr = d.admin_addr();
-    wait_status(addr, &format!("{n} objects read"), Duration::from_secs(180), |v| {
-        v["accounting"]["objects"].as_u64().unwrap_or(0) >= n as u64
-    });
+    wait_status(
+        addr,
+        &format!("{n} objects read"),
+        Duration::from_secs(180),
+        |v| v["accounting"]["objects"].as_u64().unwrap_or(0) >= n as u64,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -158,7 +161,12 @@ async fn continuous_revisions_match_once_and_too_late_is_counted() {
     assert!(
         !early.contains("too_late"),
         "records were too late before the test made any late:\n{}",
-        early.lines().filter(|l| l.contains("too_late")).take(3).collect::<Vec<_>>().join("\n")
+        early
+            .lines()
+            .filter(|l| l.contains("too_late"))
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     // A copy of a window-0 object under a new name arrives after retention: too late.
     let late_name = format!(
