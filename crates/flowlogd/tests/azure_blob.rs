@@ -5,7 +5,8 @@
 //!   with a new `]}` tail, as Azure does) gives the same summaries as reading the final blob
 //!   once, and only the new bytes are fetched, across a restart too;
 //! - a blob with bad JSON and a replaced blob go to the dead-letter output while the rest
-//!   is read.
+//!   is read;
+//! - between full listings a poll lists only the open hours of the flow logs already seen.
 //!
 //! Skipped unless `AZURITE_BLOB_ENDPOINT` is set (scripts/emulators.sh starts Azurite).
 
@@ -141,6 +142,8 @@ container = "{container}"
 auth = "connection_string"
 connection_string_env = "AZURE_STORAGE_CONNECTION_STRING"
 poll_interval = "100ms"
+# The test blobs are in past hours, which only full listings look at.
+full_listing_interval = "0s"
 "#
     )
 }
@@ -719,4 +722,72 @@ sas_env = "FLOWLOGD_TEST_SAS"
         accounting(&ok.stdout)["objects"].parse::<usize>().unwrap(),
         blobs.len()
     );
+}
+
+/// `<root>y=…/m=…/d=…/h=…/m=00/macAddress=<mac>/PT1H.json` for the hour `hours_ago` before `t`.
+fn blob_name(root: &str, t: SystemTime, hours_ago: u64, mac: &str) -> String {
+    let t: chrono::DateTime<chrono::Utc> = (t - Duration::from_secs(hours_ago * 3600)).into();
+    format!(
+        "{root}{}/m=00/macAddress={mac}/PT1H.json",
+        t.format("y=%Y/m=%m/d=%d/h=%H")
+    )
+}
+
+#[test]
+fn azure_blob_polls_list_only_open_hours_between_full_listings() {
+    use flowlogd_sources::azure_blob::{AzureBlobSource, AzureBlobSourceConfig};
+    use flowlogd_sources::Source;
+    let Some(az) = azurite("azure_blob_polls_list_only_open_hours_between_full_listings") else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let all = tmp.path().join("all");
+    gen_azure(&all, "nsg-v2", &hours_ago(3), 1, 200, 64);
+    let body = std::fs::read(&files(&all)[0]).unwrap();
+    let (container, client) = rt.block_on(az.container("hot"));
+    let r1 = "resourceId=/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/ONE/";
+    let r2 = "resourceId=/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/TWO/";
+    let t = SystemTime::now();
+    let put = |names: &[&String]| {
+        for n in names {
+            rt.block_on(upload(&client, n, body.clone()));
+        }
+    };
+    let a = blob_name(r1, t, 0, "A");
+    let b = blob_name(r1, t, 5, "B");
+    put(&[&a, &b]);
+
+    let cfg = AzureBlobSourceConfig::new("hot", &container);
+    assert_eq!(cfg.full_listing_interval, Duration::from_secs(3600));
+    let mut src = AzureBlobSource::new(cfg, &Default::default()).unwrap();
+    let (tx, rx) = flowlogd_bus::channel(100_000);
+    let mut rx = rx.into_inner();
+    let mut scan = |now: SystemTime| {
+        let mut read = Vec::new();
+        src.scan(&tx, now, true, &mut |object, _| {
+            read.push(object.split_once('/').unwrap().1.to_owned())
+        })
+        .unwrap();
+        while rx.try_recv().is_ok() {}
+        read.sort();
+        read
+    };
+    let sorted = |mut v: Vec<&String>| {
+        v.sort();
+        v.into_iter().cloned().collect::<Vec<_>>()
+    };
+    // The first poll lists everything.
+    assert_eq!(scan(t), sorted(vec![&a, &b]));
+
+    // Between full listings only the open hours of known flow logs are listed: a new MAC
+    // in the current hour is found; a blob in an old hour and a new flow log are not yet.
+    let c = blob_name(r1, t, 0, "C");
+    let d = blob_name(r1, t, 5, "D");
+    let e = blob_name(r2, t, 0, "E");
+    put(&[&c, &d, &e]);
+    assert_eq!(scan(t + Duration::from_secs(60)), vec![c.clone()]);
+    // The next full listing finds the rest; nothing is read twice.
+    assert_eq!(scan(t + Duration::from_secs(3601)), sorted(vec![&d, &e]));
+    assert_eq!(scan(t + Duration::from_secs(3661)), Vec::<String>::new());
 }

@@ -47,6 +47,13 @@ pub struct AzureBlobSourceConfig {
     /// How often the container is listed in continuous mode.
     #[serde(default = "default_poll", with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// How often continuous mode lists the whole container (under `prefix`); the polls in
+    /// between list only the hours still being written (the current one and those that
+    /// ended less than `settle_after_hour` ago) of the flow logs already seen. A new NSG or
+    /// flow log, or a blob written into an older hour, is found by the next full listing.
+    /// `0s` lists everything on every poll.
+    #[serde(default = "default_full_listing", with = "humantime_serde")]
+    pub full_listing_interval: Duration,
     /// Upper bound of one chunk (bytes of JSON).
     #[serde(default = "default_max_chunk_bytes")]
     pub max_chunk_bytes: usize,
@@ -108,6 +115,10 @@ const fn default_poll() -> Duration {
     Duration::from_secs(60)
 }
 
+const fn default_full_listing() -> Duration {
+    Duration::from_secs(3600)
+}
+
 const fn default_max_chunk_bytes() -> usize {
     1 << 20
 }
@@ -128,6 +139,7 @@ impl AzureBlobSourceConfig {
             sas_env: default_sas_env(),
             credential: AzureCredentialKind::default(),
             poll_interval: default_poll(),
+            full_listing_interval: default_full_listing(),
             max_chunk_bytes: default_max_chunk_bytes(),
             settle_after_hour: default_settle_after_hour(),
         }

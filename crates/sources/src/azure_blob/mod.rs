@@ -13,6 +13,7 @@ mod config;
 mod credential;
 mod layout;
 mod ledger;
+mod listing;
 mod read;
 
 use std::collections::{BTreeMap, HashMap};
@@ -37,6 +38,7 @@ pub use layout::hour_start;
 use crate::error::SourceError;
 use crate::source::{Pending, ScanReport, Source};
 use ledger::{created_of, ledger_version, split_version, Listed};
+use listing::{Lister, Plan};
 use read::Outcome;
 
 pub struct AzureBlobSource {
@@ -47,6 +49,7 @@ pub struct AzureBlobSource {
     rt: Runtime,
     /// Bytes fetched from storage so far (ranged reads included), for logs and tests.
     bytes_fetched: u64,
+    lister: Lister,
 }
 
 /// The pipeline calls `scan` on a blocking thread of its runtime; without one (a library
@@ -107,6 +110,7 @@ impl AzureBlobSource {
             ledger,
             rt: Runtime::new()?,
             bytes_fetched: 0,
+            lister: Lister::default(),
         })
     }
 
@@ -135,34 +139,56 @@ impl AzureBlobSource {
             })
     }
 
-    fn list(&mut self) -> Result<Vec<Listed>, SourceError> {
+    fn list(&mut self, now: SystemTime, continuous: bool) -> Result<Vec<Listed>, SourceError> {
+        let plan = self.lister.plan(
+            now,
+            continuous,
+            self.cfg.full_listing_interval,
+            self.cfg.settle_after_hour,
+        );
+        let prefixes = match &plan {
+            Plan::Full => vec![self.cfg.prefix.clone()],
+            Plan::Hot(p) => p.clone(),
+        };
         let client = self.client()?;
-        let prefix = (!self.cfg.prefix.is_empty()).then(|| self.cfg.prefix.clone());
         let container = self.cfg.container.clone();
         let out = self.rt.block_on(async move {
-            let opts = BlobContainerClientListBlobsOptions {
-                prefix,
-                ..Default::default()
-            };
-            let mut pager = client.list_blobs(Some(opts))?;
             let mut out = Vec::new();
-            while let Some(item) = pager.try_next().await? {
-                let Some(name) = item.name else { continue };
-                let props = item.properties.unwrap_or_default();
-                out.push(Listed {
-                    object: format!("{container}/{name}"),
-                    name,
-                    size: props.content_length.unwrap_or(0),
-                    etag: props.etag,
-                    created_ns: props
-                        .creation_time
-                        .map(|t| t.unix_timestamp_nanos())
-                        .unwrap_or(0),
-                });
+            for prefix in prefixes {
+                let opts = BlobContainerClientListBlobsOptions {
+                    prefix: (!prefix.is_empty()).then_some(prefix),
+                    ..Default::default()
+                };
+                let mut pager = client.list_blobs(Some(opts))?;
+                while let Some(item) = pager.try_next().await? {
+                    let Some(name) = item.name else { continue };
+                    let props = item.properties.unwrap_or_default();
+                    out.push(Listed {
+                        object: format!("{container}/{name}"),
+                        name,
+                        size: props.content_length.unwrap_or(0),
+                        etag: props.etag,
+                        created_ns: props
+                            .creation_time
+                            .map(|t| t.unix_timestamp_nanos())
+                            .unwrap_or(0),
+                    });
+                }
             }
             Ok::<_, azure_core::Error>(out)
         });
-        out.map_err(|e| self.remote(describe(&e)))
+        let out = out.map_err(|e| self.remote(describe(&e)))?;
+        self.lister
+            .listed(&plan, now, out.iter().map(|b| b.name.as_str()));
+        tracing::debug!(
+            source = %self.cfg.name,
+            full = plan == Plan::Full,
+            prefixes = match &plan { Plan::Full => 1, Plan::Hot(p) => p.len() },
+            blobs = out.len(),
+            flow_logs = self.lister.roots(),
+            "container listed"
+        );
+        Ok(out)
     }
 
     fn dead_letter(&self, tx: &Sender<RawMessage>, dl: DeadLetter) -> Result<(), SourceError> {
@@ -235,7 +261,7 @@ impl Source for AzureBlobSource {
         on_object: &mut dyn FnMut(&str, u64),
     ) -> Result<ScanReport, SourceError> {
         let mut report = ScanReport::default();
-        let listed = self.list()?;
+        let listed = self.list(now, continuous)?;
         let client = self.client()?;
         for b in listed {
             let prev = self.ledger.get(&b.object).cloned();
