@@ -152,31 +152,7 @@ impl AzureBlobSource {
         };
         let client = self.client()?;
         let container = self.cfg.container.clone();
-        let out = self.rt.block_on(async move {
-            let mut out = Vec::new();
-            for prefix in prefixes {
-                let opts = BlobContainerClientListBlobsOptions {
-                    prefix: (!prefix.is_empty()).then_some(prefix),
-                    ..Default::default()
-                };
-                let mut pager = client.list_blobs(Some(opts))?;
-                while let Some(item) = pager.try_next().await? {
-                    let Some(name) = item.name else { continue };
-                    let props = item.properties.unwrap_or_default();
-                    out.push(Listed {
-                        object: format!("{container}/{name}"),
-                        name,
-                        size: props.content_length.unwrap_or(0),
-                        etag: props.etag,
-                        created_ns: props
-                            .creation_time
-                            .map(|t| t.unix_timestamp_nanos())
-                            .unwrap_or(0),
-                    });
-                }
-            }
-            Ok::<_, azure_core::Error>(out)
-        });
+        let out = self.rt.block_on(list_prefixes(client, container, prefixes));
         let out = out.map_err(|e| self.remote(describe(&e)))?;
         self.lister
             .listed(&plan, now, out.iter().map(|b| b.name.as_str()));
@@ -222,32 +198,20 @@ impl Source for AzureBlobSource {
         // progress), so it builds its own client.
         let mut auth = ContainerAuth::new(&self.cfg).map_err(|e| self.remote(e))?;
         let client = auth.client(SystemTime::now()).map_err(|e| self.remote(e))?;
-        let prefix = (!self.cfg.prefix.is_empty()).then(|| self.cfg.prefix.clone());
-        let container = self.cfg.container.clone();
-        let sizes = self
+        let listed = self
             .rt
-            .block_on(async move {
-                let opts = BlobContainerClientListBlobsOptions {
-                    prefix,
-                    ..Default::default()
-                };
-                let mut pager = client.list_blobs(Some(opts))?;
-                let mut out = Vec::new();
-                while let Some(item) = pager.try_next().await? {
-                    let size = item.properties.and_then(|p| p.content_length).unwrap_or(0);
-                    if let Some(n) = item.name {
-                        out.push((format!("{container}/{n}"), size));
-                    }
-                }
-                Ok::<_, azure_core::Error>(out)
-            })
+            .block_on(list_prefixes(
+                client,
+                self.cfg.container.clone(),
+                vec![self.cfg.prefix.clone()],
+            ))
             .map_err(|e| self.remote(describe(&e)))?;
         let mut p = Pending::default();
-        for (object, size) in sizes {
-            let consumed = self.ledger.get(&object).map(|e| e.consumed).unwrap_or(0);
-            if size > consumed + 2 {
+        for b in listed {
+            let consumed = self.ledger.get(&b.object).map(|e| e.consumed).unwrap_or(0);
+            if b.size > consumed + 2 {
                 p.objects += 1;
-                p.bytes += size - consumed;
+                p.bytes += b.size - consumed;
             }
         }
         Ok(p)
@@ -358,6 +322,37 @@ impl Source for AzureBlobSource {
         }
         Ok(report)
     }
+}
+
+/// Every blob under each prefix (an empty prefix: the whole container).
+async fn list_prefixes(
+    client: Arc<BlobContainerClient>,
+    container: String,
+    prefixes: Vec<String>,
+) -> Result<Vec<Listed>, azure_core::Error> {
+    let mut out = Vec::new();
+    for prefix in prefixes {
+        let opts = BlobContainerClientListBlobsOptions {
+            prefix: (!prefix.is_empty()).then_some(prefix),
+            ..Default::default()
+        };
+        let mut pager = client.list_blobs(Some(opts))?;
+        while let Some(item) = pager.try_next().await? {
+            let Some(name) = item.name else { continue };
+            let props = item.properties.unwrap_or_default();
+            out.push(Listed {
+                object: format!("{container}/{name}"),
+                name,
+                size: props.content_length.unwrap_or(0),
+                etag: props.etag,
+                created_ns: props
+                    .creation_time
+                    .map(|t| t.unix_timestamp_nanos())
+                    .unwrap_or(0),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Status, error code and message of a storage error, without secrets.
