@@ -150,6 +150,7 @@ impl AzureBlobSource {
             Plan::Full => vec![self.cfg.prefix.clone()],
             Plan::Hot(p) => p.clone(),
         };
+        let lists = prefixes.len();
         let client = self.client()?;
         let container = self.cfg.container.clone();
         let out = self.rt.block_on(list_prefixes(client, container, prefixes));
@@ -159,7 +160,7 @@ impl AzureBlobSource {
         tracing::debug!(
             source = %self.cfg.name,
             full = plan == Plan::Full,
-            prefixes = match &plan { Plan::Full => 1, Plan::Hot(p) => p.len() },
+            prefixes = lists,
             blobs = out.len(),
             flow_logs = self.lister.roots(),
             "container listed"
