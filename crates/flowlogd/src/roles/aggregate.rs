@@ -1,16 +1,18 @@
 //! The aggregate role: consumes `flowlogd.partials` in the `<group>.aggregate` consumer
 //! group. Each assigned partition has its own window state (an [`Aggregator`]) checkpointed
-//! to `<state_dir>/aggregate/<topic>/p<N>`. Every tick it emits due windows, waits until
-//! every output is acknowledged, checkpoints the partition and then commits its offset.
+//! to `<state_dir>/aggregate/<topic>/p<N>`. Every engine tick it emits due windows and waits
+//! until every output is acknowledged; then, and every `checkpoint_interval`, it checkpoints
+//! the partition and only then commits its offset.
 //!
 //! Handover: a process that is given a partition restores that partition's last checkpoint,
 //! which records the input offset its state ends at, and consumes from there (the group's
 //! committed offset is never ahead of it, as commit follows save; records in between are
 //! replayed and dropped by chunk id).
 //! A process stops saving a partition the moment it is revoked (the rebalance callback and
-//! the save share a lock), so the new owner never sees an old owner's later write. The
-//! state directory must therefore be shared by the processes that run this role (one
-//! host, or a shared filesystem).
+//! the save share a lock), and an owner token in the state directory ([`Fence`]) fences
+//! off a process that still acts as owner after another took the partition (a zombie, or a
+//! broker that assigned it twice). The state directory must therefore be shared by the
+//! processes that run this role (one host, or a shared filesystem).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -29,6 +31,7 @@ use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::roles::fence::Fence;
 use crate::roles::send_dead_letters;
 
 /// Partitions this process owns, as the group protocol says, each with the assignment
@@ -91,6 +94,7 @@ const REJOIN_AFTER: std::time::Duration = std::time::Duration::from_secs(15);
 struct Partition {
     agg: Aggregator,
     ckpt: Checkpointer,
+    fence: Fence,
     generation: u64,
     /// Offset the restored checkpoint's state ends at (records before it are in it).
     restored_offset: Option<i64>,
@@ -132,11 +136,14 @@ pub async fn run(
     }
     let kafka_sink = KafkaSummarySink::new(producer.clone(), kcfg.outputs());
     let mut parts: BTreeMap<i32, Partition> = BTreeMap::new();
-    let period = clock
-        .real_duration(cfg.engine.tick.as_millis() as i64)
-        .min(cfg.engine.checkpoint_interval);
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Windows are emitted on the engine's tick, like the embedded pipeline; state is saved
+    // and offsets committed more often (checkpoint_interval) so a handover replays little.
+    let mut emit_tick =
+        tokio::time::interval(clock.real_duration(cfg.engine.tick.as_millis() as i64));
+    let mut save_tick = tokio::time::interval(cfg.engine.checkpoint_interval);
+    for t in [&mut emit_tick, &mut save_tick] {
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
     let mut out = Out {
         sinks: &mut sinks,
         kafka_sink: &kafka_sink,
@@ -145,6 +152,16 @@ pub async fn run(
         consumer: &consumer,
         topic: &topic,
         owned: &owned,
+    };
+    // Partitions this process was fenced off from, by the assignment generation it held
+    // them in, and since when: their records are skipped until the group assigns anew.
+    let mut fenced: HashMap<i32, (u64, std::time::Instant)> = HashMap::new();
+    let taker = Taker {
+        cfg: &cfg,
+        summaries: &summaries,
+        state_root: &state_root,
+        topic: &topic,
+        consumer: &consumer,
     };
     let mut idle_since = std::time::Instant::now();
     loop {
@@ -160,13 +177,11 @@ pub async fn run(
                 };
                 let p = m.partition();
                 let Some(generation) = owned.generation_of(p) else { continue };
+                if fenced.get(&p).is_some_and(|(g, _)| *g == generation) {
+                    continue;
+                }
                 if parts.get(&p).is_none_or(|part| part.generation != generation) {
-                    let mut part = restore(&cfg, &summaries, state_root.join(format!("p{p}")), generation, &offset_key(&topic, p))?;
-                    part.catch_up_to = consumer
-                        .fetch_watermarks(&topic, p, std::time::Duration::from_secs(5))
-                        .map(|(_, high)| high)
-                        .ok();
-                    parts.insert(p, part);
+                    parts.insert(p, taker.take(p, generation).await?);
                 }
                 let Some(part) = parts.get_mut(&p) else { continue };
                 // The checkpoint's own offset, not the group's, says where its state ends.
@@ -186,7 +201,10 @@ pub async fn run(
                     }
                 }
                 match decode_partial(&m) {
-                    Ok(cp) => part.agg.apply(PartialMessage::Chunk(Box::new(cp)), clock.now_ms(), Mode::Continuous).await?,
+                    Ok(cp) => {
+                        tracing::debug!(partition = p, offset = m.offset(), chunk = %cp.chunk_id, "applying partials");
+                        part.agg.apply(PartialMessage::Chunk(Box::new(cp)), clock.now_ms(), Mode::Continuous).await?
+                    }
                     Err(e) => {
                         let object = object_hint(&m).unwrap_or_else(|| format!("kafka://{}/{}/{}", m.topic(), p, m.offset()));
                         let dl = DeadLetter::new(&object, "malformed_message", format!("partials record at {}/{}@{} does not decode: {e}", m.topic(), p, m.offset())).at_offset(m.offset().max(0) as u64);
@@ -195,8 +213,30 @@ pub async fn run(
                 }
                 part.next_offset = Some(m.offset() + 1);
             }
-            _ = tick.tick() => {
-                out.tick_all(&mut parts, clock.now_ms()).await?;
+            emit = next_tick(&mut emit_tick, &mut save_tick) => {
+                // Taken on assignment, not on the first record: a partition whose last owner
+                // saved windows it had not yet emitted may receive no record again.
+                let assigned = owned.lock().partitions.clone();
+                for (p, generation) in assigned {
+                    let current = parts.get(&p).is_some_and(|part| part.generation == generation);
+                    if !current && fenced.get(&p).is_none_or(|(g, _)| *g != generation) {
+                        parts.insert(p, taker.take(p, generation).await?);
+                    }
+                }
+                for p in out.tick_all(&mut parts, clock.now_ms(), emit).await? {
+                    fenced.insert(p, (parts.get(&p).map_or(0, |part| part.generation), std::time::Instant::now()));
+                    parts.remove(&p);
+                }
+                // A partition another process took while the group still gives it to us (a
+                // coordinator that assigned it twice) would stay unprocessed if that process
+                // died: join again so the group hands it out anew.
+                fenced.retain(|p, (g, _)| owned.generation_of(*p) == Some(*g));
+                if fenced.values().any(|(_, since)| since.elapsed() > REJOIN_AFTER) {
+                    tracing::warn!(topic = %topic, partitions = ?fenced.keys().collect::<Vec<_>>(), "still assigned partitions another process owns; rejoining the group");
+                    consumer.unsubscribe();
+                    consumer.subscribe(&[&topic]).context("subscribing to the partials topic")?;
+                    fenced.clear();
+                }
                 // A group coordinator that keeps a dead member's partitions (tansu 0.6.0
                 // did after a kill -9) leaves a live member with nothing: join again.
                 if owned.lock().partitions.is_empty() {
@@ -217,17 +257,68 @@ pub async fn run(
             }
         }
     }
-    out.tick_all(&mut parts, clock.now_ms()).await?;
+    out.tick_all(&mut parts, clock.now_ms(), true).await?;
     Ok(())
 }
 
+/// Waits for the next emission or checkpoint tick; `true` for an emission.
+async fn next_tick(emit: &mut tokio::time::Interval, save: &mut tokio::time::Interval) -> bool {
+    tokio::select! {
+        biased;
+        _ = emit.tick() => true,
+        _ = save.tick() => false,
+    }
+}
+
+/// Takes partitions this process was assigned: fences off the previous owner and restores
+/// its last checkpoint.
+struct Taker<'a> {
+    cfg: &'a Config,
+    summaries: &'a Summaries,
+    state_root: &'a std::path::Path,
+    topic: &'a str,
+    consumer: &'a StreamConsumer<Ctx>,
+}
+
+impl Taker<'_> {
+    async fn take(&self, p: i32, generation: u64) -> anyhow::Result<Partition> {
+        let root = self.state_root;
+        let (fence, restored) = Fence::take(root.join(format!("p{p}.owner")), || {
+            restore(
+                self.cfg,
+                self.summaries,
+                root.join(format!("p{p}")),
+                &offset_key(self.topic, p),
+            )
+        })
+        .await
+        .with_context(|| format!("taking ownership of partition {p} in {}", root.display()))?;
+        let (agg, ckpt, restored_offset) = restored?;
+        let catch_up_to = self
+            .consumer
+            .fetch_watermarks(self.topic, p, std::time::Duration::from_secs(5))
+            .map(|(_, high)| high)
+            .ok();
+        tracing::info!(partition = p, checkpoint_offset = ?restored_offset, ?catch_up_to, "took partition");
+        Ok(Partition {
+            agg,
+            ckpt,
+            fence,
+            generation,
+            restored_offset,
+            catch_up_to,
+            next_offset: restored_offset,
+        })
+    }
+}
+
+/// A partition's last checkpoint: window state, and the input offset that state ends at.
 fn restore(
     cfg: &Config,
     summaries: &Summaries,
     dir: PathBuf,
-    generation: u64,
     offset_key: &str,
-) -> anyhow::Result<Partition> {
+) -> anyhow::Result<(Aggregator, Checkpointer, Option<i64>)> {
     let mut agg = Aggregator::new(cfg.engine.clone(), summaries.clone());
     let mut ckpt = Checkpointer::new(&dir);
     if ckpt
@@ -237,14 +328,7 @@ fn restore(
         tracing::info!(state = %dir.display(), windows = agg.open_windows(), "restored partition state");
     }
     let restored_offset = agg.ledger().get(offset_key).map(|e| e.consumed as i64);
-    Ok(Partition {
-        agg,
-        ckpt,
-        generation,
-        restored_offset,
-        catch_up_to: None,
-        next_offset: restored_offset,
-    })
+    Ok((agg, ckpt, restored_offset))
 }
 
 /// Ledger key under which a partition's checkpoint records its input offset.
@@ -263,14 +347,18 @@ struct Out<'a> {
 }
 
 impl Out<'_> {
-    /// Emits, checkpoints and commits every partition; forgets revoked ones.
+    /// Emits due windows (if `emit`), checkpoints and commits every partition; forgets
+    /// revoked ones. Returns the partitions another process has taken (fenced off: nothing
+    /// was emitted or saved for them).
     async fn tick_all(
         &mut self,
         parts: &mut BTreeMap<i32, Partition>,
         now_ms: i64,
-    ) -> anyhow::Result<()> {
+        emit: bool,
+    ) -> anyhow::Result<Vec<i32>> {
         let owned = self.owned.lock().partitions.clone();
         parts.retain(|p, part| owned.get(p) == Some(&part.generation));
+        let mut fenced = Vec::new();
         for (&p, part) in parts.iter_mut() {
             if let Some(high) = part.catch_up_to {
                 if part.next_offset.unwrap_or(0) < high {
@@ -278,11 +366,28 @@ impl Out<'_> {
                 }
                 part.catch_up_to = None;
             }
-            let emissions = part
-                .agg
-                .tick(now_ms, Mode::Continuous, false, usize::MAX)
-                .await?;
-            self.write(&emissions).await?;
+            // Held from before the emission until after the save: a process taking the
+            // partition restores this save, never state older than what was emitted.
+            let Some(_held) = part
+                .fence
+                .hold()
+                .await
+                .with_context(|| format!("checking the owner of partition {p}"))?
+            else {
+                tracing::warn!(partition = p, "another process took this partition; dropping its state here");
+                fenced.push(p);
+                continue;
+            };
+            if emit {
+                let emissions = part
+                    .agg
+                    .tick(now_ms, Mode::Continuous, false, usize::MAX)
+                    .await?;
+                for e in &emissions {
+                    tracing::debug!(partition = p, summary = %e.summary, window = e.window_start_ms, revision = e.revision, rows = e.batch.num_rows(), "emitting");
+                }
+                self.write(&emissions).await?;
+            }
             let dead = part.agg.take_dead_letters();
             send_dead_letters(self.producer, self.kcfg, &dead).await?;
             // The offset travels inside the checkpoint (as a ledger entry), so state and
@@ -313,6 +418,7 @@ impl Out<'_> {
                     continue;
                 }
                 part.ckpt.save(&part.agg)?;
+                tracing::debug!(partition = p, next_offset = ?part.next_offset, "saved partition");
             }
             if let Some(next) = part.next_offset {
                 let mut tpl = TopicPartitionList::new();
@@ -326,7 +432,7 @@ impl Out<'_> {
                 }
             }
         }
-        Ok(())
+        Ok(fenced)
     }
 
     async fn write(&mut self, emissions: &[Emission]) -> anyhow::Result<()> {

@@ -10,6 +10,7 @@
 //! checkpoint). Replays after a crash are dropped by the chunk ids kept in window state.
 
 mod aggregate;
+mod fence;
 mod parse;
 mod source;
 
