@@ -69,7 +69,7 @@ fn broker_restart_mid_run_loses_nothing() {
         eprintln!("SKIP kafka_broker_restart: no tansu binary (set FLOWLOGD_TANSU)");
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

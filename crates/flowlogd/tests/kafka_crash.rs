@@ -13,7 +13,7 @@ fn kill_9_mid_run_then_restart_equals_run_once() {
     let Some(brokers) = brokers("kafka_crash") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let input = dir.path().join("in");
     gen(&input, 60_000, 11);
     let expected = run_once_rows(&input, &dir.path().join("once"));

@@ -14,7 +14,7 @@ fn files_through_kafka_equal_run_once_and_bad_records_are_dead_lettered() {
     let Some(brokers) = brokers("kafka_e2e") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let input = dir.path().join("in");
     gen(&input, 20_000, 7);
     let expected = run_once_rows(&input, &dir.path().join("once"));

@@ -15,7 +15,7 @@ fn three_processes_one_late_one_killed_equal_run_once() {
     let Some(brokers) = brokers("kafka_scaling") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let input = dir.path().join("in");
     gen(&input, 60_000, 13);
     let expected = run_once_rows(&input, &dir.path().join("once"));
@@ -47,12 +47,21 @@ fn three_processes_one_late_one_killed_equal_run_once() {
     );
 
     let log_refs: Vec<&std::path::Path> = logs.iter().map(|p| p.as_path()).collect();
-    wait_equal(
-        &mut summaries,
-        &expected,
-        Duration::from_secs(300),
-        &log_refs,
-    );
+    let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_equal(
+            &mut summaries,
+            &expected,
+            Duration::from_secs(300),
+            &log_refs,
+        )
+    }));
+    if let Err(e) = waited {
+        if std::env::var_os("FLOWLOGD_TEST_KEEP").is_some() {
+            dump_topic(&brokers, &t.partials, &dir.path().join("partials.txt"));
+            dump_topic(&brokers, &t.summaries, &dir.path().join("summaries.txt"));
+        }
+        std::panic::resume_unwind(e);
+    }
     let third_log = std::fs::read_to_string(&logs[2]).unwrap();
     assert!(
         third_log.contains("partitions assigned"),

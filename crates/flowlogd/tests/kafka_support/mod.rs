@@ -35,6 +35,17 @@ pub fn bin() -> PathBuf {
     .clone()
 }
 
+/// The test's working directory (inputs, state, logs); kept afterwards when
+/// `FLOWLOGD_TEST_KEEP` is set, to look at a failure.
+pub fn test_dir() -> tempfile::TempDir {
+    let mut dir = tempfile::tempdir().unwrap();
+    if std::env::var_os("FLOWLOGD_TEST_KEEP").is_some() {
+        dir.disable_cleanup(true);
+        eprintln!("keeping {}", dir.path().display());
+    }
+    dir
+}
+
 /// The broker under test, or `None` (the test then prints why it skips).
 pub fn brokers(test: &str) -> Option<String> {
     match std::env::var("KAFKA_BROKERS") {
@@ -175,7 +186,10 @@ pub fn spawn(config: &Path, roles: Option<&str>, log: &Path) -> Daemon {
         c.args(["--roles", r]);
     }
     c.env("FLOWLOGD_TEST_CLOCK", CLOCK)
-        .env("RUST_LOG", "info")
+        .env(
+            "RUST_LOG",
+            std::env::var("FLOWLOGD_TEST_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
@@ -355,6 +369,43 @@ pub fn wait_equal(
             );
         }
     }
+}
+
+/// Writes every record of `topic` as `partition offset header=value...` lines to `out`
+/// (a debugging aid for kept test directories).
+pub fn dump_topic(brokers: &str, topic: &str, out: &Path) {
+    use rdkafka::message::Headers;
+    let r = Reader::new(brokers, topic);
+    let mut lines = Vec::new();
+    let mut quiet = Instant::now();
+    while quiet.elapsed() < Duration::from_secs(3) {
+        let Some(Ok(m)) = r.consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        quiet = Instant::now();
+        let mut line = format!(
+            "{} {} key={}",
+            m.partition(),
+            m.offset(),
+            String::from_utf8_lossy(m.key().unwrap_or_default())
+        );
+        if let Ok(v) = serde_json::from_slice::<Value>(m.payload().unwrap_or_default()) {
+            line.push_str(&format!(
+                " revision={} records={}",
+                revision(&v),
+                v.pointer("/metrics/records").unwrap_or(&Value::Null)
+            ));
+        }
+        if let Some(hs) = m.headers() {
+            for h in hs.iter() {
+                let v = String::from_utf8_lossy(h.value.unwrap_or_default());
+                line.push_str(&format!(" {}={}", h.key, v));
+            }
+        }
+        lines.push(line);
+    }
+    std::fs::write(out, lines.join("\n")).unwrap();
+    eprintln!("{} records of {topic} in {}", lines.len(), out.display());
 }
 
 /// Waits until `reader` has read at least `n` distinct rows.
