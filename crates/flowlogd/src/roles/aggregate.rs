@@ -12,7 +12,8 @@
 //! the save share a lock), and an owner token in the state directory ([`Fence`]) fences
 //! off a process that still acts as owner after another took the partition (a zombie, or a
 //! broker that assigned it twice). The state directory must therefore be shared by the
-//! processes that run this role (one host, or a shared filesystem).
+//! processes that run this role (one host, or a shared filesystem). Records are applied in
+//! offset order without gaps ([`Gaps`]): a record the broker skipped is read again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -32,6 +33,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::roles::fence::Fence;
+use crate::roles::gaps::{self, Gaps, Verdict};
 use crate::roles::send_dead_letters;
 
 /// Partitions this process owns, as the group protocol says, each with the assignment
@@ -96,8 +98,6 @@ struct Partition {
     ckpt: Checkpointer,
     fence: Fence,
     generation: u64,
-    /// Offset the restored checkpoint's state ends at (records before it are in it).
-    restored_offset: Option<i64>,
     /// End of the partition when it was restored: nothing is emitted before the replay
     /// reaches it, so a new owner never publishes a revision built from part of the state.
     catch_up_to: Option<i64>,
@@ -163,6 +163,7 @@ pub async fn run(
         topic: &topic,
         consumer: &consumer,
     };
+    let mut gaps = Gaps::default();
     let mut idle_since = std::time::Instant::now();
     loop {
         tokio::select! {
@@ -181,23 +182,20 @@ pub async fn run(
                     continue;
                 }
                 if parts.get(&p).is_none_or(|part| part.generation != generation) {
-                    parts.insert(p, taker.take(p, generation).await?);
+                    parts.insert(p, taker.take(p, generation, &mut gaps).await?);
                 }
                 let Some(part) = parts.get_mut(&p) else { continue };
-                // The checkpoint's own offset, not the group's, says where its state ends.
-                if let Some(c) = part.restored_offset {
-                    if m.offset() < c {
+                // The checkpoint's own offset, not the group's, says where its state ends;
+                // after that, every offset in turn (see `gaps`).
+                match gaps.check(&topic, p, m.offset()) {
+                    Verdict::Take => {}
+                    Verdict::Skip => continue,
+                    Verdict::SeekTo(o) => {
+                        tokio::time::sleep(gaps::RETRY_PAUSE).await;
+                        consumer
+                            .seek(&topic, p, Offset::Offset(o), std::time::Duration::from_secs(10))
+                            .with_context(|| format!("seeking partition {p} of {topic} back to offset {o}"))?;
                         continue;
-                    }
-                    part.restored_offset = None;
-                    if m.offset() > c {
-                        match consumer.seek(&topic, p, Offset::Offset(c), std::time::Duration::from_secs(10)) {
-                            Ok(()) => {
-                                tracing::info!(partition = p, from = m.offset(), to = c, "replaying from the checkpoint's offset");
-                                continue;
-                            }
-                            Err(e) => tracing::warn!(partition = p, error = %e, "could not seek to the checkpoint's offset"),
-                        }
                     }
                 }
                 match decode_partial(&m) {
@@ -220,7 +218,7 @@ pub async fn run(
                 for (p, generation) in assigned {
                     let current = parts.get(&p).is_some_and(|part| part.generation == generation);
                     if !current && fenced.get(&p).is_none_or(|(g, _)| *g != generation) {
-                        parts.insert(p, taker.take(p, generation).await?);
+                        parts.insert(p, taker.take(p, generation, &mut gaps).await?);
                     }
                 }
                 for p in out.tick_all(&mut parts, clock.now_ms(), emit).await? {
@@ -281,7 +279,7 @@ struct Taker<'a> {
 }
 
 impl Taker<'_> {
-    async fn take(&self, p: i32, generation: u64) -> anyhow::Result<Partition> {
+    async fn take(&self, p: i32, generation: u64, gaps: &mut Gaps) -> anyhow::Result<Partition> {
         let root = self.state_root;
         let (fence, restored) = Fence::take(root.join(format!("p{p}.owner")), || {
             restore(
@@ -294,18 +292,22 @@ impl Taker<'_> {
         .await
         .with_context(|| format!("taking ownership of partition {p} in {}", root.display()))?;
         let (agg, ckpt, restored_offset) = restored?;
-        let catch_up_to = self
+        let watermarks = self
             .consumer
             .fetch_watermarks(self.topic, p, std::time::Duration::from_secs(5))
-            .map(|(_, high)| high)
             .ok();
+        let catch_up_to = watermarks.map(|(_, high)| high);
         tracing::info!(partition = p, checkpoint_offset = ?restored_offset, ?catch_up_to, "took partition");
+        // Without a checkpoint the state starts at the partition's first record.
+        match restored_offset.or(watermarks.map(|(low, _)| low)) {
+            Some(o) => gaps.expect(p, o),
+            None => gaps.forget(p),
+        }
         Ok(Partition {
             agg,
             ckpt,
             fence,
             generation,
-            restored_offset,
             catch_up_to,
             next_offset: restored_offset,
         })
@@ -374,7 +376,10 @@ impl Out<'_> {
                 .await
                 .with_context(|| format!("checking the owner of partition {p}"))?
             else {
-                tracing::warn!(partition = p, "another process took this partition; dropping its state here");
+                tracing::warn!(
+                    partition = p,
+                    "another process took this partition; dropping its state here"
+                );
                 fenced.push(p);
                 continue;
             };

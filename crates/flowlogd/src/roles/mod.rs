@@ -11,6 +11,7 @@
 
 mod aggregate;
 mod fence;
+mod gaps;
 mod parse;
 mod source;
 

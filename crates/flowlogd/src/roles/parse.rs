@@ -4,7 +4,7 @@
 //! and parser rejects go to `flowlogd.deadletter`. A raw record's offset is stored for
 //! commit only after everything it produced is acknowledged, in order.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use flowlogd_bus::kafka::{self, decode_raw, encode_partials, object_hint, KafkaConfig, Record};
@@ -21,10 +21,15 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::pipeline::process;
+use crate::roles::gaps::{self, Gaps, Verdict};
 use crate::roles::send_dead_letters;
 
 /// Logs the partitions the group gives and takes (the parse role keeps no state of them).
-struct LogRebalance;
+/// Logs rebalances and forgets the positions of partitions that change hands (a partition
+/// assigned again starts at its committed offset).
+struct LogRebalance {
+    gaps: Arc<Mutex<Gaps>>,
+}
 
 impl rdkafka::ClientContext for LogRebalance {}
 
@@ -40,6 +45,14 @@ impl rdkafka::consumer::ConsumerContext for LogRebalance {
                 .map(|e| e.partition())
                 .collect::<Vec<_>>()
         };
+        if let rdkafka::consumer::Rebalance::Assign(t) | rdkafka::consumer::Rebalance::Revoke(t) =
+            rebalance
+        {
+            let mut gaps = self.gaps.lock().unwrap_or_else(|p| p.into_inner());
+            for e in t.elements() {
+                gaps.forget(e.partition());
+            }
+        }
         match rebalance {
             rdkafka::consumer::Rebalance::Assign(t) => {
                 tracing::info!(partitions = ?parts(t), "parse: partitions assigned")
@@ -80,10 +93,11 @@ pub async fn run(
         producer,
     });
     let group = format!("{}.parse", kcfg.group);
+    let gaps = Arc::new(Mutex::new(Gaps::default()));
     let consumer: StreamConsumer<LogRebalance> = kafka::consumer_config(&kcfg, &group)?
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "1000")
-        .create_with_context(LogRebalance)
+        .create_with_context(LogRebalance { gaps: gaps.clone() })
         .context("creating the parse consumer")?;
     consumer
         .subscribe(&[&kcfg.topics.raw])
@@ -103,8 +117,26 @@ pub async fn run(
                         continue;
                     }
                 };
-                let ctx = ctx.clone();
                 let (topic, partition, offset) = (m.topic().to_owned(), m.partition(), m.offset());
+                if !gaps.lock().unwrap_or_else(|p| p.into_inner()).knows(partition) {
+                    // The first record of an assignment must be the committed one.
+                    if let Some(start) = start_offset(&consumer, &topic, partition) {
+                        gaps.lock().unwrap_or_else(|p| p.into_inner()).expect(partition, start);
+                    }
+                }
+                let verdict = gaps.lock().unwrap_or_else(|p| p.into_inner()).check(&topic, partition, offset);
+                match verdict {
+                    Verdict::Take => {}
+                    Verdict::Skip => continue,
+                    Verdict::SeekTo(o) => {
+                        tokio::time::sleep(gaps::RETRY_PAUSE).await;
+                        consumer
+                            .seek(&topic, partition, rdkafka::Offset::Offset(o), std::time::Duration::from_secs(10))
+                            .with_context(|| format!("seeking partition {partition} of {topic} back to offset {o}"))?;
+                        continue;
+                    }
+                }
+                let ctx = ctx.clone();
                 let task = tokio::spawn(async move { handle(&ctx, m).await });
                 pending.push_back(async move { (topic, partition, offset, task.await) });
             }
@@ -133,6 +165,25 @@ pub async fn run(
 }
 
 /// One raw record → partials and dead letters, produced and acknowledged.
+/// Where the group resumes `partition`: its committed offset, or the first one it has.
+fn start_offset<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
+    consumer: &C,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
+    let timeout = std::time::Duration::from_secs(5);
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    let committed = consumer.committed_offsets(tpl, timeout).ok()?;
+    match committed.find_partition(topic, partition)?.offset() {
+        rdkafka::Offset::Offset(o) => Some(o),
+        _ => consumer
+            .fetch_watermarks(topic, partition, timeout)
+            .ok()
+            .map(|(low, _)| low),
+    }
+}
+
 async fn handle(ctx: &Ctx, m: OwnedMessage) -> anyhow::Result<()> {
     let msg = match decode_raw(&m) {
         Ok(msg) => msg,
