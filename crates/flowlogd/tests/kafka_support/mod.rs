@@ -253,6 +253,11 @@ pub struct Reader {
     consumer: BaseConsumer,
     pub latest: BTreeMap<String, (u32, Value)>,
     pub records: u64,
+    /// Offset expected next per partition: the broker may hand out a later offset first
+    /// (see `roles/gaps.rs`), and a reader that moved on would miss the records before it.
+    next: BTreeMap<i32, i64>,
+    retries: BTreeMap<(i32, i64), u32>,
+    topic: String,
 }
 
 impl Reader {
@@ -291,6 +296,9 @@ impl Reader {
             consumer,
             latest: BTreeMap::new(),
             records: 0,
+            next: BTreeMap::new(),
+            retries: BTreeMap::new(),
+            topic: topic.to_owned(),
         }
     }
 
@@ -302,6 +310,31 @@ impl Reader {
                 continue;
             };
             let Ok(m) = m else { continue };
+            let expected = *self.next.get(&m.partition()).unwrap_or(&0);
+            if m.offset() < expected {
+                continue;
+            }
+            if m.offset() > expected {
+                // Further back on every try, to reach the start of the batch.
+                let tries = self.retries.entry((m.partition(), expected)).or_insert(0);
+                let back = if *tries == 0 {
+                    0
+                } else {
+                    1i64 << (*tries - 1).min(20)
+                };
+                *tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+                self.consumer
+                    .seek(
+                        &self.topic,
+                        m.partition(),
+                        Offset::Offset((expected - back).max(0)),
+                        Duration::from_secs(10),
+                    )
+                    .unwrap();
+                continue;
+            }
+            self.next.insert(m.partition(), m.offset() + 1);
             self.records += 1;
             let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
             let Ok(v) = serde_json::from_slice::<Value>(m.payload().unwrap_or_default()) else {
