@@ -60,7 +60,6 @@ fn start_broker(bin: &Path, dir: &Path, port: u16) -> Broker {
 }
 
 #[test]
-#[ignore = "does not pass yet: after the restart tansu 0.6.0 answers produce requests with an unknown error (and once panicked in its storage layer); run with --ignored"]
 fn broker_restart_mid_run_loses_nothing() {
     if brokers("kafka_broker_restart").is_none() {
         return;
@@ -81,15 +80,17 @@ fn broker_restart_mid_run_loses_nothing() {
     let brokers = format!("127.0.0.1:{port}");
 
     let input = dir.path().join("in");
-    gen(&input, 60_000, 17);
+    gen(&input, 15_000, 17);
     let expected = run_once_rows(&input, &dir.path().join("once"));
     let t = Topics::new("restart");
     let cfg = dir.path().join("kafka.toml");
-    std::fs::write(
-        &cfg,
-        config(&brokers, &t, &input, &dir.path().join("state"), 4),
-    )
-    .unwrap();
+    // tansu 0.6.0's SQLite storage panics on idempotent producers after a restart
+    // (`idempotent_message_check`: "more or less than one row") and then resets every
+    // connection; without idempotence a retried record may be written twice, which flowlogd
+    // drops by chunk id (partials) or keeps as an identical revision (summaries).
+    let text = config(&brokers, &t, &input, &dir.path().join("state"), 4)
+        + "[kafka.properties]\n\"enable.idempotence\" = \"false\"\n";
+    std::fs::write(&cfg, text).unwrap();
     let log = dir.path().join("flowlogd.log");
     let mut child = spawn(&cfg, None, &log);
     let mut summaries = Reader::new(&brokers, &t.summaries);
