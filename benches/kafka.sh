@@ -6,17 +6,20 @@
 #
 # Generates AWS default-format `.log.gz` objects (`flowlogd gen --formats aws-v2`), runs
 # `flowlogd run --once` (embedded), then `flowlogd run` in Kafka mode (all roles in one
-# process) through a tansu broker started by scripts/emulators.sh, until the summaries it
-# writes equal the `run --once` ones. Per core = records / CPU seconds of the process (user +
-# system, from /usr/bin/time); the broker's CPU is reported apart. Knobs: FLOWLOGD_BIN
-# (default the release binary), KAFKA_PARTITIONS (default 4), KAFKA_TICK (engine.tick and
-# checkpoint_interval of the Kafka run, default 5s: every tick re-emits each window that got
-# data and checkpoints every partition, which a backfill through Kafka pays for).
+# process) through a tansu broker started by scripts/emulators.sh, once per engine tick in
+# KAFKA_TICKS (default "10m 5s"): 10m is the production cadence (every window of the
+# backfill is emitted once), 5s re-emits every window that got data every 5 seconds (what
+# a backfill through Kafka pays when ticks are short). Each Kafka run is stopped with SIGTERM
+# (which emits what is due) once its aggregate checkpoints hold every record, and must then
+# have written the `run --once` summaries. Per core = records / CPU seconds of the process
+# (user + system, from /usr/bin/time); the broker's CPU is reported apart.
+# Knobs: FLOWLOGD_BIN (default the release binary), KAFKA_PARTITIONS (default 4), KAFKA_TICKS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RECORDS="${1:-1000000}"
 BIN="${FLOWLOGD_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/flowlogd/target}/release/flowlogd}"
 PARTITIONS="${KAFKA_PARTITIONS:-4}"
+TICKS="${KAFKA_TICKS:-10m 5s}"
 EMU_QUIET=1 source scripts/emulators.sh >/dev/null
 W=$(mktemp -d); trap 'emu_stop; rm -rf "$W"' EXIT
 
@@ -31,20 +34,30 @@ tck=$(getconf CLK_TCK)
   "$BIN" run --once --quiet --input "$W/in" --output "$W/once" > "$W/once.out"
 read -r e_wall e_user e_sys e_rss < "$W/once.time"
 records=$(grep -o 'records_in=[0-9]*' "$W/once.out" | cut -d= -f2)
+windowed=$(grep -o 'records_summarized=[0-9]*' "$W/once.out" | cut -d= -f2)
+
+printf 'input: %d records, %.1f MB gzip; %d partitions\n' "$records" "$(awk -v b="$bytes" 'BEGIN{print b/1e6}')" "$PARTITIONS"
+printf '%-34s %8s %8s %14s %16s %9s\n' mode "wall s" "cpu s" records/s records/s/core "RSS MB"
+row() { awk -v n="$1" -v r="$records" -v w="$2" -v c="$3" -v m="$4" \
+  'BEGIN { printf "%-34s %8.2f %8.2f %14.0f %16.0f %9.0f\n", n, w, c, r / w, r / c, m / 1024 }'; }
+e_cpu=$(awk -v u="$e_user" -v s="$e_sys" 'BEGIN{print u + s}')
+row "embedded (run --once)" "$e_wall" "$e_cpu" "$e_rss"
 
 # ---- Kafka mode: source, parse, aggregate in one process, through tansu ----
-p="bench-$$-$(date +%s)"
-cat > "$W/kafka.toml" <<TOML
-state_dir = "$W/kstate"
+kafka_run() {
+  local tick="$1" p="bench-$$-$(date +%s)-$1" d="$W/k-$1"
+  mkdir -p "$d/out"
+  cat > "$d/kafka.toml" <<TOML
+state_dir = "$d/state"
 [engine]
-tick = "${KAFKA_TICK:-5s}"
-checkpoint_interval = "${KAFKA_TICK:-5s}"
+tick = "$tick"
+checkpoint_interval = "5s"
 [[sources.local]]
 path = "$W/in"
 poll_interval = "500ms"
 settle = "0s"
 [sinks.jsonl]
-path = "$W/kafka/summaries.jsonl"
+path = "$d/out/summaries.jsonl"
 [kafka]
 brokers = "$KAFKA_BROKERS"
 group = "$p"
@@ -55,48 +68,60 @@ summaries = "$p.summaries"
 deadletter = "$p.deadletter"
 partitions = $PARTITIONS
 TOML
-mkdir -p "$W/kafka"
-t_cpu0=$(cpu_of "$TANSU_PID")
-start=$(date +%s.%N)
-FLOWLOGD_TEST_CLOCK=2024-05-01T06:00:00Z@1 RUST_LOG=warn /usr/bin/time -f "%e %U %S %M" -o "$W/kafka.time" \
-  "$BIN" run --config "$W/kafka.toml" 2> "$W/kafka.log" &
-KPID=$!
-# Done when the latest row per (summary, window, keys) equals run --once.
-python3 - "$W/once/summaries.jsonl" "$W/kafka/summaries.jsonl" <<'PY'
-import json, sys, time
+  local t_cpu0 start kpid
+  t_cpu0=$(cpu_of "$TANSU_PID")
+  start=$(date +%s.%N)
+  FLOWLOGD_TEST_CLOCK=2024-05-01T06:00:00Z@1 RUST_LOG=warn /usr/bin/time -f "%e %U %S %M" -o "$d/time" \
+    "$BIN" run --config "$d/kafka.toml" 2> "$d/log" &
+  kpid=$!
+  # Every record is in some partition's saved window state (the checkpoints' accounting).
+  python3 - "$d/state/aggregate/$p.partials" "$windowed" <<'PY'
+import json, os, sys, time
+root, want = sys.argv[1], int(sys.argv[2])
+deadline = time.time() + 3600
+def windowed():
+    n = 0
+    for part in os.listdir(root) if os.path.isdir(root) else []:
+        cur = os.path.join(root, part, "CURRENT")
+        try:
+            name = open(cur).read().strip()
+            n += json.load(open(os.path.join(root, part, name, "meta.json")))["accounting"]["records_windowed"]
+        except (OSError, ValueError, KeyError):
+            pass
+    return n
+while windowed() < want:
+    if time.time() > deadline: sys.exit("Kafka mode did not window every record within an hour")
+    time.sleep(0.2)
+PY
+  local t_cpu1
+  t_cpu1=$(cpu_of "$TANSU_PID")
+  # Stop flowlogd itself (the child of /usr/bin/time): it emits what is due, then exits.
+  kill -TERM "$(pgrep -P "$kpid")"; wait "$kpid" || true
+  local end k_user k_sys k_rss
+  end=$(date +%s.%N)
+  read -r _ k_user k_sys k_rss < <(tail -n 1 "$d/time")
+  # The latest row per (summary, window, keys) must equal run --once.
+  python3 - "$W/once/summaries.jsonl" "$d/out/summaries.jsonl" <<'PY'
+import json, sys
 def rows(path):
     latest = {}
-    try:
-        with open(path) as f:
-            for line in f:
-                try: r = json.loads(line)
-                except ValueError: continue
-                k = (r["summary"], r["window_start"], json.dumps(r["keys"], sort_keys=True))
-                if k not in latest or r["revision"] >= latest[k][0]:
-                    latest[k] = (r["revision"], json.dumps(r["metrics"], sort_keys=True))
-    except FileNotFoundError: pass
+    with open(path) as f:
+        for line in f:
+            r = json.loads(line)
+            k = (r["summary"], r["window_start"], json.dumps(r["keys"], sort_keys=True))
+            if k not in latest or r["revision"] >= latest[k][0]:
+                latest[k] = (r["revision"], json.dumps(r["metrics"], sort_keys=True))
     return {k: v[1] for k, v in latest.items()}
-want = rows(sys.argv[1]); deadline = time.time() + 3600
-while time.time() < deadline:
-    if rows(sys.argv[2]) == want: sys.exit(0)
-    time.sleep(0.5)
-sys.exit("Kafka mode did not reach the run --once result within an hour")
+if rows(sys.argv[1]) != rows(sys.argv[2]):
+    sys.exit("Kafka mode summaries differ from run --once")
 PY
-done_at=$(date +%s.%N)
-t_cpu1=$(cpu_of "$TANSU_PID")
-# Stop flowlogd itself (the child of /usr/bin/time), which then reports its CPU time.
-kill -TERM $(pgrep -P "$KPID"); wait "$KPID" || true
-read -r _k_wall k_user k_sys k_rss < <(tail -n 1 "$W/kafka.time")
-k_wall=$(awk -v a="$start" -v b="$done_at" 'BEGIN{printf "%.2f", b-a}')
-
-awk -v r="$records" -v b="$bytes" -v ew="$e_wall" -v eu="$e_user" -v es="$e_sys" -v erss="$e_rss" \
-    -v kw="$k_wall" -v ku="$k_user" -v ks="$k_sys" -v krss="$k_rss" \
-    -v tc="$(( t_cpu1 - t_cpu0 ))" -v tck="$tck" -v parts="$PARTITIONS" 'BEGIN {
-  ec = eu + es; kc = ku + ks; tcs = tc / tck
-  printf "input: %d records, %.1f MB gzip; %d partitions\n", r, b / 1e6, parts
-  printf "%-34s %8s %8s %14s %16s %9s\n", "mode", "wall s", "cpu s", "records/s", "records/s/core", "RSS MB"
-  printf "%-34s %8.2f %8.2f %14.0f %16.0f %9.0f\n", "embedded (run --once)", ew, ec, r / ew, r / ec, erss / 1024
-  printf "%-34s %8.2f %8.2f %14.0f %16.0f %9.0f\n", "kafka (all roles, one process)", kw, kc, r / kw, r / kc, krss / 1024
-  printf "%-34s %8s %8.2f %14s %16.0f\n", "kafka incl. broker CPU", "", kc + tcs, "", r / (kc + tcs)
-  printf "kafka / embedded per core: %.0f %% (%.0f %% counting the broker)\n", 100 * (r / kc) / (r / ec), 100 * (r / (kc + tcs)) / (r / ec)
-}'
+  local k_wall k_cpu b_cpu
+  k_wall=$(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.2f", b-a}')
+  k_cpu=$(awk -v u="$k_user" -v s="$k_sys" 'BEGIN{print u + s}')
+  b_cpu=$(awk -v c="$(( t_cpu1 - t_cpu0 ))" -v t="$tck" 'BEGIN{print c / t}')
+  row "kafka, tick $tick" "$k_wall" "$k_cpu" "$k_rss"
+  row "kafka, tick $tick, incl. broker CPU" "$k_wall" "$(awk -v a="$k_cpu" -v b="$b_cpu" 'BEGIN{print a + b}')" "$k_rss"
+  awk -v k="$k_cpu" -v b="$b_cpu" -v e="$e_cpu" -v t="$tick" \
+    'BEGIN { printf "  tick %s: kafka / embedded per core: %.0f %% (%.0f %% counting the broker)\n", t, 100 * e / k, 100 * e / (k + b) }'
+}
+for t in $TICKS; do kafka_run "$t"; done

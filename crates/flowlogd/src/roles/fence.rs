@@ -100,7 +100,10 @@ mod tests {
         let (first, ()) = Fence::take(path.clone(), || ()).await.unwrap();
         assert!(first.hold().await.unwrap().is_some());
         let (second, ()) = Fence::take(path.clone(), || ()).await.unwrap();
-        assert!(first.hold().await.unwrap().is_none(), "old owner still valid");
+        assert!(
+            first.hold().await.unwrap().is_none(),
+            "old owner still valid"
+        );
         assert!(second.hold().await.unwrap().is_some());
     }
 
