@@ -191,10 +191,7 @@ pub async fn run(
                     Verdict::Take => {}
                     Verdict::Skip => continue,
                     Verdict::SeekTo(o) => {
-                        tokio::time::sleep(gaps::RETRY_PAUSE).await;
-                        consumer
-                            .seek(&topic, p, Offset::Offset(o), std::time::Duration::from_secs(10))
-                            .with_context(|| format!("seeking partition {p} of {topic} back to offset {o}"))?;
+                        gaps::seek_back(&consumer, &topic, p, o).await?;
                         continue;
                     }
                 }
@@ -222,8 +219,9 @@ pub async fn run(
                     }
                 }
                 for p in out.tick_all(&mut parts, clock.now_ms(), emit).await? {
-                    fenced.insert(p, (parts.get(&p).map_or(0, |part| part.generation), std::time::Instant::now()));
-                    parts.remove(&p);
+                    if let Some(part) = parts.remove(&p) {
+                        fenced.insert(p, (part.generation, std::time::Instant::now()));
+                    }
                 }
                 // A partition another process took while the group still gives it to us (a
                 // coordinator that assigned it twice) would stay unprocessed if that process

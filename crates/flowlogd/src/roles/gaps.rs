@@ -16,10 +16,35 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::Offset;
+
 /// How long a role keeps re-reading a gap before it accepts it.
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
 /// Pause before each re-read, so the broker can finish writing the lower offsets.
-pub const RETRY_PAUSE: Duration = Duration::from_millis(20);
+const RETRY_PAUSE: Duration = Duration::from_millis(20);
+
+/// Moves `consumer`'s position in `partition` back to `offset` (a [`Verdict::SeekTo`]),
+/// after a short pause.
+pub async fn seek_back<C: ConsumerContext>(
+    consumer: &StreamConsumer<C>,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> anyhow::Result<()> {
+    tokio::time::sleep(RETRY_PAUSE).await;
+    consumer
+        .seek(
+            topic,
+            partition,
+            Offset::Offset(offset),
+            Duration::from_secs(10),
+        )
+        .with_context(|| {
+            format!("seeking partition {partition} of {topic} back to offset {offset}")
+        })
+}
 
 /// What to do with a record.
 #[derive(Debug, PartialEq, Eq)]

@@ -118,21 +118,21 @@ pub async fn run(
                     }
                 };
                 let (topic, partition, offset) = (m.topic().to_owned(), m.partition(), m.offset());
-                if !gaps.lock().unwrap_or_else(|p| p.into_inner()).knows(partition) {
+                let verdict = {
+                    let mut g = gaps.lock().unwrap_or_else(|p| p.into_inner());
                     // The first record of an assignment must be the committed one.
-                    if let Some(start) = start_offset(&consumer, &topic, partition) {
-                        gaps.lock().unwrap_or_else(|p| p.into_inner()).expect(partition, start);
+                    if !g.knows(partition) {
+                        if let Some(start) = start_offset(&consumer, &topic, partition) {
+                            g.expect(partition, start);
+                        }
                     }
-                }
-                let verdict = gaps.lock().unwrap_or_else(|p| p.into_inner()).check(&topic, partition, offset);
+                    g.check(&topic, partition, offset)
+                };
                 match verdict {
                     Verdict::Take => {}
                     Verdict::Skip => continue,
                     Verdict::SeekTo(o) => {
-                        tokio::time::sleep(gaps::RETRY_PAUSE).await;
-                        consumer
-                            .seek(&topic, partition, rdkafka::Offset::Offset(o), std::time::Duration::from_secs(10))
-                            .with_context(|| format!("seeking partition {partition} of {topic} back to offset {o}"))?;
+                        gaps::seek_back(&consumer, &topic, partition, o).await?;
                         continue;
                     }
                 }
