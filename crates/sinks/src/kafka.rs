@@ -11,7 +11,7 @@ use rdkafka::producer::FutureProducer;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::jsonl::emission_rows;
+use crate::jsonl::{emission_rows, fmt_ts, JsonRow, SLICE_ROWS};
 use crate::SinkError;
 
 #[derive(Debug, Error)]
@@ -28,10 +28,13 @@ pub struct KafkaSummarySink {
 }
 
 /// The record key of a summary row: `summary|window_start|{group keys as JSON}`.
-pub fn row_key(row: &Value) -> String {
-    let s = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or_default();
-    let keys = row.get("keys").map(Value::to_string).unwrap_or_default();
-    format!("{}|{}|{}", s("summary"), s("window_start"), keys)
+pub fn row_key(e: &Emission, row: &JsonRow) -> String {
+    key_prefix(e) + row.keys()
+}
+
+/// `summary|window_start|`, the same for every row of an emission.
+fn key_prefix(e: &Emission) -> String {
+    format!("{}|{}|", e.summary, fmt_ts(e.window_start_ms))
 }
 
 impl KafkaSummarySink {
@@ -45,39 +48,51 @@ impl KafkaSummarySink {
         let mut pending = Vec::new();
         let mut n = 0;
         for e in emissions {
-            let rows = emission_rows(e)?;
-            for o in &self.outputs {
-                if !o.summaries.is_empty() && !o.summaries.contains(&e.summary) {
-                    continue;
-                }
-                for row in &rows {
-                    let key = row_key(row);
-                    let value = match o.format {
-                        OutputFormat::Json => row.to_string(),
-                        OutputFormat::Ocsf => crate::ocsf::network_activity(row, &key).to_string(),
-                    };
-                    let revision = e.revision.to_string();
-                    let headers = OwnedHeaders::new().insert(Header {
-                        key: "revision",
-                        value: Some(revision.as_bytes()),
-                    });
-                    let f = enqueue(
-                        &self.producer,
-                        Record {
+            let prefix = key_prefix(e);
+            let revision = e.revision.to_string();
+            let outputs: Vec<usize> = (0..self.outputs.len())
+                .filter(|&i| {
+                    let o = &self.outputs[i];
+                    o.summaries.is_empty() || o.summaries.contains(&e.summary)
+                })
+                .collect();
+            if outputs.is_empty() {
+                continue;
+            }
+            for slice in e.slices(SLICE_ROWS) {
+                let rows = emission_rows(&slice)?;
+                for &i in &outputs {
+                    let o = &self.outputs[i];
+                    for row in &rows {
+                        let key = prefix.clone() + row.keys();
+                        let ocsf;
+                        let value = match o.format {
+                            OutputFormat::Json => row.line.as_str(),
+                            OutputFormat::Ocsf => {
+                                let v: Value =
+                                    serde_json::from_str(&row.line).map_err(SinkError::from)?;
+                                ocsf = crate::ocsf::network_activity(&v, &key).to_string();
+                                ocsf.as_str()
+                            }
+                        };
+                        let headers = OwnedHeaders::new().insert(Header {
+                            key: "revision",
+                            value: Some(revision.as_bytes()),
+                        });
+                        let rec = Record {
                             topic: &o.topic,
                             key: key.as_bytes(),
                             value: value.as_bytes(),
                             headers: Some(headers),
-                        },
-                    )
-                    .await?;
-                    pending.push((o.topic.clone(), f));
-                    n += 1;
+                        };
+                        pending.push((i, enqueue(&self.producer, rec).await?));
+                        n += 1;
+                    }
                 }
             }
         }
-        for (topic, f) in pending {
-            delivered(&topic, f).await?;
+        for (i, f) in pending {
+            delivered(&self.outputs[i].topic, f).await?;
         }
         Ok(n)
     }

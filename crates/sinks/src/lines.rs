@@ -52,6 +52,18 @@ impl JsonLines {
         Ok(())
     }
 
+    /// Appends lines that are already JSON text (buffered, like [`Self::append`]).
+    pub fn append_lines<'a>(
+        &mut self,
+        lines: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), SinkError> {
+        for l in lines {
+            self.out.write_all(l.as_bytes()).map_err(io(&self.path))?;
+            self.out.write_all(b"\n").map_err(io(&self.path))?;
+        }
+        Ok(())
+    }
+
     /// Flushes and syncs what was appended.
     pub fn sync(&mut self) -> Result<(), SinkError> {
         self.out.flush().map_err(io(&self.path))?;

@@ -23,7 +23,8 @@ use serde_json::{json, Map, Value};
 /// OCSF schema version the events follow.
 pub const OCSF_VERSION: &str = "1.3.0";
 
-/// Converts one row of [`crate::jsonl::emission_rows`] into an OCSF 4001 event.
+/// Converts one summary row (a parsed line of [`crate::jsonl::emission_rows`]) into an OCSF
+/// 4001 event.
 pub fn network_activity(row: &Value, uid: &str) -> Value {
     let empty = Map::new();
     let keys = row.get("keys").and_then(Value::as_object).unwrap_or(&empty);
