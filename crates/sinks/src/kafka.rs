@@ -4,10 +4,9 @@
 //! `write` returns once every record is acknowledged (`acks=all`), so the caller may then
 //! checkpoint and commit its input.
 
-use flowlogd_bus::kafka::{delivered, enqueue, KafkaBusError, OutputConfig, OutputFormat, Record};
+use flowlogd_bus::kafka::{BatchProducer, KafkaBusError, OutputConfig, OutputFormat, Record};
 use flowlogd_bus::Emission;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::FutureProducer;
 use serde_json::Value;
 use thiserror::Error;
 
@@ -23,7 +22,7 @@ pub enum KafkaSinkError {
 }
 
 pub struct KafkaSummarySink {
-    producer: FutureProducer,
+    producer: BatchProducer,
     outputs: Vec<OutputConfig>,
 }
 
@@ -38,33 +37,33 @@ fn key_prefix(e: &Emission) -> String {
 }
 
 impl KafkaSummarySink {
-    pub fn new(producer: FutureProducer, outputs: Vec<OutputConfig>) -> Self {
+    pub fn new(producer: BatchProducer, outputs: Vec<OutputConfig>) -> Self {
         Self { producer, outputs }
     }
 
     /// Produces every row of `emissions` to every output that takes its summary and waits
     /// for all acknowledgements.
     pub async fn write(&self, emissions: &[Emission]) -> Result<u64, KafkaSinkError> {
-        let mut pending = Vec::new();
         let mut n = 0;
+        let mut key = String::new();
         for e in emissions {
             let prefix = key_prefix(e);
             let revision = e.revision.to_string();
-            let outputs: Vec<usize> = (0..self.outputs.len())
-                .filter(|&i| {
-                    let o = &self.outputs[i];
-                    o.summaries.is_empty() || o.summaries.contains(&e.summary)
-                })
+            let outputs: Vec<&OutputConfig> = self
+                .outputs
+                .iter()
+                .filter(|o| o.summaries.is_empty() || o.summaries.contains(&e.summary))
                 .collect();
             if outputs.is_empty() {
                 continue;
             }
             for slice in e.slices(SLICE_ROWS) {
                 let rows = emission_rows(&slice)?;
-                for &i in &outputs {
-                    let o = &self.outputs[i];
+                for o in &outputs {
                     for row in &rows {
-                        let key = prefix.clone() + row.keys();
+                        key.clear();
+                        key.push_str(&prefix);
+                        key.push_str(row.keys());
                         let ocsf;
                         let value = match o.format {
                             OutputFormat::Json => row.line.as_str(),
@@ -85,15 +84,13 @@ impl KafkaSummarySink {
                             value: value.as_bytes(),
                             headers: Some(headers),
                         };
-                        pending.push((i, enqueue(&self.producer, rec).await?));
+                        self.producer.send(rec).await?;
                         n += 1;
                     }
                 }
             }
         }
-        for (i, f) in pending {
-            delivered(&self.outputs[i].topic, f).await?;
-        }
+        self.producer.wait().await?;
         Ok(n)
     }
 }

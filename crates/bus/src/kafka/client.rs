@@ -35,6 +35,13 @@ fn base(cfg: &KafkaConfig) -> Result<ClientConfig, KafkaBusError> {
 /// An idempotent producer with `acks=all`: a retried send never duplicates or reorders
 /// records within a partition, and a delivery report means the record is replicated.
 pub fn producer(cfg: &KafkaConfig) -> Result<FutureProducer, KafkaBusError> {
+    producer_config(cfg)?
+        .create()
+        .map_err(kafka("creating the producer"))
+}
+
+/// Settings of every producer: see [`producer`].
+pub(crate) fn producer_config(cfg: &KafkaConfig) -> Result<ClientConfig, KafkaBusError> {
     let mut c = ClientConfig::new();
     c.set("enable.idempotence", "true")
         .set("acks", "all")
@@ -51,7 +58,7 @@ pub fn producer(cfg: &KafkaConfig) -> Result<FutureProducer, KafkaBusError> {
             b.set(k.to_string(), v.to_string());
         }
     }
-    b.create().map_err(kafka("creating the producer"))
+    Ok(b)
 }
 
 /// Consumer settings shared by the roles: offsets are stored explicitly by the role once

@@ -4,11 +4,13 @@
 //! offsets stored only after outputs are acknowledged); the aggregator's chunk-id
 //! deduplication makes the result exactly-once without Kafka transactions.
 
+pub mod acks;
 pub mod client;
 pub mod codec;
 pub mod config;
 pub mod error;
 
+pub use acks::BatchProducer;
 pub use client::{consumer_config, delivered, enqueue, ensure_topics, flush, producer, Record};
 pub use codec::{
     decode_partial, decode_raw, encode_dead_letter, encode_partials, encode_raw, object_hint,

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use flowlogd_bus::kafka::{self, decode_partial, object_hint, KafkaConfig};
+use flowlogd_bus::kafka::{self, decode_partial, object_hint, BatchProducer, KafkaConfig};
 use flowlogd_bus::{Emission, LedgerEntry, PartialMessage};
 use flowlogd_engine::{prepare_all, Aggregator, Checkpointer, Clock, Mode, Summaries};
 use flowlogd_formats::DeadLetter;
@@ -134,7 +134,9 @@ pub async fn run(
     if let Some(j) = &cfg.sinks.jsonl {
         sinks.push(Box::new(JsonlSink::open(j)?));
     }
-    let kafka_sink = KafkaSummarySink::new(producer.clone(), kcfg.outputs());
+    let summaries_producer =
+        BatchProducer::new(&kcfg).context("creating the summaries producer")?;
+    let kafka_sink = KafkaSummarySink::new(summaries_producer, kcfg.outputs());
     let mut parts: BTreeMap<i32, Partition> = BTreeMap::new();
     // Windows are emitted on the engine's tick, like the embedded pipeline; state is saved
     // and offsets committed more often (checkpoint_interval) so a handover replays little.

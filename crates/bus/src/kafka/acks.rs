@@ -1,0 +1,106 @@
+//! The producer of summary rows: many small records whose caller only needs to know that
+//! all of them are acknowledged. Delivery reports are requested for failures only
+//! (`delivery.report.only.error`) and the caller waits until the producer has nothing
+//! outstanding; `FutureProducer`'s channel, wake-up and report per record were a large part
+//! of Kafka mode's CPU time at hundreds of thousands of rows per emission. The producer
+//! must have one user at a time (the aggregate role's emission), since waiting covers
+//! every record it holds.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::FromClientConfigAndContext;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::client::{producer_config, Record};
+use super::config::KafkaConfig;
+use super::error::{kafka, KafkaBusError};
+
+/// Keeps the first failed delivery until the waiter takes it.
+#[derive(Default)]
+pub struct AckContext {
+    failed: Mutex<Option<String>>,
+}
+
+impl ClientContext for AckContext {}
+
+impl ProducerContext for AckContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            if let Ok(mut f) = self.failed.lock() {
+                f.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+}
+
+/// Same settings as [`super::producer`] (idempotent, `acks=all`, bounded queue).
+pub struct BatchProducer {
+    inner: ThreadedProducer<AckContext>,
+}
+
+/// How often [`BatchProducer::wait`] looks at the outstanding count.
+const WAIT_STEP: Duration = Duration::from_millis(2);
+
+impl BatchProducer {
+    pub fn new(cfg: &KafkaConfig) -> Result<Self, KafkaBusError> {
+        let mut c = producer_config(cfg)?;
+        c.set("delivery.report.only.error", "true");
+        let inner = ThreadedProducer::from_config_and_context(&c, AckContext::default())
+            .map_err(kafka("creating the summaries producer"))?;
+        Ok(Self { inner })
+    }
+
+    /// Enqueues a record, waiting while the producer queue is full (that wait is the
+    /// backpressure).
+    pub async fn send(&self, rec: Record<'_>) -> Result<(), KafkaBusError> {
+        let mut record = BaseRecord::to(rec.topic).key(rec.key).payload(rec.value);
+        if let Some(h) = rec.headers {
+            record = record.headers(h);
+        }
+        loop {
+            match self.inner.send(record) {
+                Ok(()) => return Ok(()),
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                    r,
+                )) => {
+                    record = r;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err((e, _)) => {
+                    return Err(KafkaBusError::Produce {
+                        topic: rec.topic.to_owned(),
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Waits until every record sent is acknowledged or failed (failure reports are
+    /// counted until served); the first failure is the error.
+    pub async fn wait(&self) -> Result<(), KafkaBusError> {
+        while self.inner.in_flight_count() > 0 {
+            tokio::time::sleep(WAIT_STEP).await;
+        }
+        let failed = self
+            .inner
+            .context()
+            .failed
+            .lock()
+            .ok()
+            .and_then(|mut f| f.take());
+        match failed {
+            None => Ok(()),
+            Some(reason) => Err(KafkaBusError::Produce {
+                topic: "summaries".into(),
+                reason,
+            }),
+        }
+    }
+}
