@@ -130,10 +130,10 @@ impl Aggregator {
             ) else {
                 continue;
             };
-            if part.partials.is_empty() {
+            if part.partials().is_empty() {
                 continue;
             }
-            let compacted = compact(s, std::mem::take(&mut part.partials)).await?;
+            let compacted = compact(s, part.take_partials()).await?;
             std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
             self.spill_seq += 1;
             let path = dir.join(format!(
@@ -363,7 +363,7 @@ impl Aggregator {
                 continue;
             };
             for (part, partials) in st.parts.iter_mut().zip(compacted) {
-                part.partials = partials;
+                part.set_partials(partials);
             }
             let revision = if closed { st.revision + 1 } else { st.revision };
             if closed {
@@ -411,11 +411,12 @@ async fn add_partial(
     if st.is_split() {
         scatter(&mut st.parts, &batch, &s.keys)?;
     } else if let Some(part) = st.parts.first_mut() {
-        part.partials.push(batch);
+        part.push(batch);
     }
     for part in st.parts.iter_mut() {
         if part.needs_compaction(COMPACT_MIN_ROWS, COMPACT_MAX_BATCHES) {
-            part.partials = compact(s, std::mem::take(&mut part.partials)).await?;
+            let compacted = compact(s, part.take_partials()).await?;
+            part.set_partials(compacted);
         }
     }
     // Split only what is all in memory: spilled files are not re-read to split them.
@@ -423,12 +424,12 @@ async fn add_partial(
         [one] => {
             split_rows > 0
                 && one.spilled.is_empty()
-                && one.partials.first().map_or(0, |b| b.num_rows()) > split_rows
+                && one.partials().first().map_or(0, |b| b.num_rows()) > split_rows
         }
         _ => false,
     };
     if splittable && !s.keys.is_empty() {
-        let whole = std::mem::take(&mut st.parts[0].partials);
+        let whole = st.parts[0].take_partials();
         let mut parts = vec![Part::default(); partition::PARTS];
         for b in &whole {
             scatter(&mut parts, b, &s.keys)?;
@@ -443,7 +444,7 @@ async fn add_partial(
 fn scatter(parts: &mut [Part], batch: &RecordBatch, keys: &[String]) -> Result<(), EngineError> {
     for (part, piece) in parts.iter_mut().zip(partition::split(batch, keys)?) {
         if piece.num_rows() > 0 {
-            part.partials.push(piece);
+            part.push(piece);
         }
     }
     Ok(())
@@ -466,14 +467,11 @@ async fn emit_parts(
             kept.push(Vec::new());
             continue;
         }
-        let compacted = if part.spilled.is_empty() {
-            compact(s, part.partials).await?
+        let (partials, spilled) = part.into_inner();
+        let compacted = if spilled.is_empty() {
+            compact(s, partials).await?
         } else {
-            let input = part
-                .partials
-                .into_iter()
-                .map(Ok)
-                .chain(spilled_batches(part.spilled));
+            let input = partials.into_iter().map(Ok).chain(spilled_batches(spilled));
             vec![run_iter(s, &s.compact, Box::new(input)).await?]
         };
         // A compacted partial has one row per group already; without hidden distinct

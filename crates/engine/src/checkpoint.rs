@@ -11,7 +11,7 @@
 //! `CURRENT` is replaced by an atomic rename, so a `kill -9` at any moment leaves either
 //! the old or the new checkpoint live, never a mix.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -26,7 +26,7 @@ use crate::aggregator::Aggregator;
 use crate::error::EngineError;
 use crate::firstseen::FirstSeenState;
 use crate::partition;
-use crate::window::{Part, SummaryState, Window};
+use crate::window::{Part, SummaryState, Version, Window};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Meta {
@@ -77,6 +77,15 @@ struct PartMeta {
 pub struct Checkpointer {
     dir: PathBuf,
     seq: u64,
+    saved: Option<Saved>,
+    reused: u64,
+}
+
+/// The live checkpoint this process wrote or restored, and the version of each part file
+/// in it.
+struct Saved {
+    dir: PathBuf,
+    files: HashMap<String, Version>,
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
@@ -91,11 +100,18 @@ impl Checkpointer {
         Self {
             dir: dir.into(),
             seq: 0,
+            saved: None,
+            reused: 0,
         }
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Part files that saves took unchanged from the previous checkpoint.
+    pub fn reused_files(&self) -> u64 {
+        self.reused
     }
 
     /// Restores the live checkpoint into `agg` (returns false when there is none).
@@ -116,6 +132,7 @@ impl Checkpointer {
             })?;
         self.seq = meta.seq;
         agg.windows.clear();
+        let mut saved = HashMap::new();
         for wm in meta.windows {
             let mut w = Window::new(wm.start_ms);
             w.records = wm.records;
@@ -131,24 +148,30 @@ impl Checkpointer {
                     .parts
                     .iter()
                     .map(|pm| {
-                        Ok(Part {
-                            partials: match &pm.file {
-                                Some(f) => read_ipc(&ckpt.join(f))?,
-                                None => Vec::new(),
-                            },
-                            spilled: pm.spilled.iter().map(PathBuf::from).collect(),
-                        })
+                        let partials = match &pm.file {
+                            Some(f) => read_ipc(&ckpt.join(f))?,
+                            None => Vec::new(),
+                        };
+                        let spilled = pm.spilled.iter().map(PathBuf::from).collect();
+                        Ok((pm.file.clone(), Part::new(partials, spilled)))
                     })
                     .collect::<Result<Vec<_>, EngineError>>()?;
                 // Split by another hash function: one unsplit part is always correct.
                 if parts.len() > 1 && meta.part_scheme != Some(partition::scheme()) {
-                    let one = parts.drain(..).fold(Part::default(), |mut one, p| {
-                        one.partials.extend(p.partials);
-                        one.spilled.extend(p.spilled);
-                        one
-                    });
-                    parts = vec![one];
+                    let (mut partials, mut spilled) = (Vec::new(), Vec::new());
+                    for (_, p) in parts.drain(..) {
+                        let (b, s) = p.into_inner();
+                        partials.extend(b);
+                        spilled.extend(s);
+                    }
+                    parts = vec![(None, Part::new(partials, spilled))];
                 }
+                for (file, part) in &parts {
+                    if let Some(f) = file {
+                        saved.insert(f.clone(), part.version());
+                    }
+                }
+                let parts = parts.into_iter().map(|(_, p)| p).collect();
                 w.summaries.insert(
                     name,
                     SummaryState {
@@ -169,6 +192,10 @@ impl Checkpointer {
         if let (Some(fs), Some(st)) = (agg.first_seen.as_mut(), meta.first_seen) {
             fs.restore(st);
         }
+        self.saved = Some(Saved {
+            dir: ckpt,
+            files: saved,
+        });
         Ok(true)
     }
 
@@ -183,16 +210,18 @@ impl Checkpointer {
         }
         fs::create_dir_all(&ckpt).map_err(io_err(&ckpt))?;
         let mut windows = Vec::with_capacity(agg.windows.len());
+        let mut files = HashMap::new();
         for w in agg.windows.values() {
             let mut summaries = BTreeMap::new();
             for (sname, st) in &w.summaries {
                 let mut parts = Vec::with_capacity(st.parts.len());
                 for (i, part) in st.parts.iter().enumerate() {
-                    let file = if part.partials.is_empty() {
+                    let file = if part.partials().is_empty() {
                         None
                     } else {
                         let f = format!("w{}-{}-p{i}.arrow", w.start_ms, sname);
-                        write_ipc(&ckpt.join(&f), &part.partials)?;
+                        self.save_part(&ckpt, &f, part)?;
+                        files.insert(f.clone(), part.version());
                         Some(f)
                     };
                     parts.push(PartMeta {
@@ -243,8 +272,24 @@ impl Checkpointer {
         let current = self.dir.join("CURRENT");
         fs::rename(&tmp, &current).map_err(io_err(&current))?;
         sync_dir(&self.dir)?;
+        self.saved = Some(Saved { dir: ckpt, files });
         self.remove_old(&name);
         Ok(())
+    }
+
+    /// Writes a part's file into the checkpoint `ckpt`, or links the previous checkpoint's
+    /// file when the part has not changed since (its data is already synced).
+    fn save_part(&mut self, ckpt: &Path, file: &str, part: &Part) -> Result<(), EngineError> {
+        let path = ckpt.join(file);
+        if let Some(prev) = &self.saved {
+            if prev.files.get(file) == Some(&part.version())
+                && fs::hard_link(prev.dir.join(file), &path).is_ok()
+            {
+                self.reused += 1;
+                return Ok(());
+            }
+        }
+        write_ipc(&path, part.partials())
     }
 
     /// Where a backfill spills window state (kept until `clear`, since checkpoints refer
@@ -261,6 +306,7 @@ impl Checkpointer {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err(&spill)(e)),
         }
+        self.saved = None;
         let current = self.dir.join("CURRENT");
         match fs::remove_file(&current) {
             Ok(()) => {}

@@ -4,19 +4,77 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::record_batch::RecordBatch;
+
+/// Identity of a part's in-memory partials: a new value, never used before in this
+/// process, whenever they change. Checkpoints re-use the file of a part whose version
+/// did not change since the last save instead of writing it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version(u64);
+
+impl Version {
+    fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl Default for Version {
+    fn default() -> Self {
+        Self::next()
+    }
+}
 
 /// Partials of one hash part of a summary state (or of the whole state while unsplit).
 #[derive(Debug, Clone, Default)]
 pub struct Part {
-    /// Partial aggregates not yet merged; the first is the compacted base.
-    pub partials: Vec<RecordBatch>,
+    /// Partial aggregates not yet merged; the first is the compacted base. Private, so
+    /// that every change goes through a method that renews `version`.
+    partials: Vec<RecordBatch>,
+    version: Version,
     /// Compacted partials a backfill spilled to disk to bound memory; merged at emission.
     pub spilled: Vec<PathBuf>,
 }
 
 impl Part {
+    pub fn new(partials: Vec<RecordBatch>, spilled: Vec<PathBuf>) -> Self {
+        Self {
+            partials,
+            version: Version::next(),
+            spilled,
+        }
+    }
+
+    pub fn partials(&self) -> &[RecordBatch] {
+        &self.partials
+    }
+
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    pub fn push(&mut self, batch: RecordBatch) {
+        self.partials.push(batch);
+        self.version = Version::next();
+    }
+
+    pub fn set_partials(&mut self, partials: Vec<RecordBatch>) {
+        self.partials = partials;
+        self.version = Version::next();
+    }
+
+    pub fn take_partials(&mut self) -> Vec<RecordBatch> {
+        self.version = Version::next();
+        std::mem::take(&mut self.partials)
+    }
+
+    /// The partials and spill files, consuming the part.
+    pub fn into_inner(self) -> (Vec<RecordBatch>, Vec<PathBuf>) {
+        (self.partials, self.spilled)
+    }
+
     /// Bytes of the partials held in memory.
     pub fn memory_bytes(&self) -> usize {
         self.partials

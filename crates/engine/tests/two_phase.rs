@@ -9,7 +9,9 @@ use flowlogd_engine::detect::{scan_sources, ScanConfig};
 use flowlogd_engine::enrich::Tables;
 use flowlogd_engine::orientation::Orienter;
 use flowlogd_engine::summary::reference_sql;
-use flowlogd_engine::{prepare_all, Aggregator, EngineConfig, Mode, Partializer, SummaryConfig};
+use flowlogd_engine::{
+    prepare_all, Aggregator, Checkpointer, EngineConfig, Mode, Partializer, SummaryConfig,
+};
 use flowlogd_formats::{Col, FlowBatchBuilder, ObjectStats, Parsed};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -135,16 +137,31 @@ fn tested() -> Vec<SummaryConfig> {
 }
 
 /// Summary rows per summary, and how many states were split into hash parts.
+/// With `restarts`, records are cut into chunks in time order (so that a chunk changes few
+/// windows), the state is checkpointed before every delivery and restored into a new
+/// aggregator every 4 (every 8 also by a new checkpointer).
 async fn streamed(
     all: &RecordBatch,
     ecfg: &EngineConfig,
     seed: u64,
+    restarts: Option<&std::path::Path>,
 ) -> (Vec<(String, Vec<String>)>, u64) {
     let summaries = prepare_all(&tested()).await.unwrap();
     let part = Partializer::new(summaries.clone(), ecfg);
-    let mut agg = Aggregator::new(ecfg.clone(), summaries);
+    let mut agg = Aggregator::new(ecfg.clone(), summaries.clone());
+    let mut ckpt = restarts.map(Checkpointer::new);
+    let mut reused = 0;
     let mut rng = StdRng::seed_from_u64(seed);
     // Random chunk sizes, shuffled order, and every third chunk delivered twice.
+    let by_time;
+    let all = if restarts.is_some() {
+        let start = all.column(all.schema().index_of("start").unwrap());
+        let order = arrow::compute::sort_to_indices(start, None, None).unwrap();
+        by_time = arrow::compute::take_record_batch(all, &order).unwrap();
+        &by_time
+    } else {
+        all
+    };
     let mut chunks = Vec::new();
     let mut off = 0;
     while off < all.num_rows() {
@@ -155,7 +172,18 @@ async fn streamed(
     chunks.shuffle(&mut rng);
     let mut deliveries = chunks.clone();
     deliveries.extend(chunks.iter().step_by(3).cloned());
-    for (id, batch) in deliveries {
+    for (n, (id, batch)) in deliveries.into_iter().enumerate() {
+        if let (Some(c), Some(dir)) = (ckpt.as_mut(), restarts) {
+            c.save(&agg).unwrap();
+            if n % 4 == 0 {
+                agg = Aggregator::new(ecfg.clone(), summaries.clone());
+                if n % 8 == 0 {
+                    reused += c.reused_files();
+                    *c = Checkpointer::new(dir);
+                }
+                c.restore(&mut agg).unwrap();
+            }
+        }
         let parsed = vec![Parsed {
             batch,
             dead_letters: vec![],
@@ -170,6 +198,14 @@ async fn streamed(
         agg.accounting().chunks_duplicate as usize,
         chunks.len().div_ceil(3)
     );
+    if let Some(c) = &ckpt {
+        // Unchanged parts must have been taken from the previous checkpoint, or the
+        // restores tested only full writes.
+        assert!(
+            reused + c.reused_files() > 0,
+            "no checkpoint reused a part file"
+        );
+    }
     let emissions = agg.tick(0, Mode::Once, true, usize::MAX).await.unwrap();
     let rows = tested()
         .iter()
@@ -205,7 +241,7 @@ async fn streamed(
 
 #[tokio::test]
 async fn streaming_equals_sql_for_any_chunking_order_and_replay() {
-    let splits = equals_sql_with(EngineConfig::default()).await;
+    let splits = equals_sql_over(&EngineConfig::default(), None).await;
     assert_eq!(splits, 0);
 }
 
@@ -213,25 +249,39 @@ async fn streaming_equals_sql_for_any_chunking_order_and_replay() {
 /// merged on its own, and the emission is their union.
 #[tokio::test]
 async fn split_states_equal_sql() {
-    let splits = equals_sql_with(EngineConfig {
+    let ecfg = EngineConfig {
         state_split_rows: 50,
         ..EngineConfig::default()
-    })
-    .await;
+    };
+    let splits = equals_sql_over(&ecfg, None).await;
     // A test of split states in which nothing split would test nothing.
     assert!(splits > 0, "no state was split");
 }
 
-/// Compares streamed and SQL results over three seeds; returns the states split.
-async fn equals_sql_with(ecfg: EngineConfig) -> u64 {
+/// Checkpoints that re-use the files of unchanged parts, restored again and again (with
+/// split states too), lose and double nothing.
+#[tokio::test]
+async fn restored_incremental_checkpoints_equal_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let ecfg = EngineConfig {
+        state_split_rows: 200,
+        ..EngineConfig::default()
+    };
+    equals_sql_over(&ecfg, Some(dir.path())).await;
+}
+
+/// Compares streamed and SQL results over three seeds (checkpointed and restored under
+/// `restarts` if given); returns the states split.
+async fn equals_sql_over(ecfg: &EngineConfig, restarts: Option<&std::path::Path>) -> u64 {
     let mut splits = 0;
     for seed in 0..3 {
         let all = records(3000, seed);
-        let (summaries, split) = streamed(&all, &ecfg, seed + 100).await;
+        let dir = restarts.map(|d| d.join(format!("seed{seed}")));
+        let (summaries, split) = streamed(&all, ecfg, seed + 100, dir.as_deref()).await;
         splits += split;
         for (name, got) in summaries {
             let cfg = tested().into_iter().find(|s| s.name == name).unwrap();
-            let want = reference(&cfg, &all, &ecfg).await;
+            let want = reference(&cfg, &all, ecfg).await;
             assert!(!want.is_empty());
             assert_eq!(got, want, "summary {name}, seed {seed}");
         }
