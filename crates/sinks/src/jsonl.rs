@@ -125,6 +125,17 @@ pub(crate) fn fmt_ts(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+impl JsonlSink {
+    /// Appends rows already converted (buffered until [`Self::sync`]).
+    pub(crate) fn append_rows(&mut self, rows: &[JsonRow]) -> Result<(), SinkError> {
+        self.out.append_lines(rows.iter().map(|r| r.line.as_str()))
+    }
+
+    pub(crate) fn sync(&mut self) -> Result<(), SinkError> {
+        self.out.sync()
+    }
+}
+
 impl SummarySink for JsonlSink {
     fn name(&self) -> &str {
         "jsonl"
@@ -135,8 +146,7 @@ impl SummarySink for JsonlSink {
     fn write(&mut self, emissions: &[Emission]) -> Result<(), SinkError> {
         for e in emissions {
             for slice in e.slices(SLICE_ROWS) {
-                self.out
-                    .append_lines(emission_rows(&slice)?.iter().map(|r| r.line.as_str()))?;
+                self.append_rows(&emission_rows(&slice)?)?;
             }
         }
         self.out.sync()

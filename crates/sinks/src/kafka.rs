@@ -10,7 +10,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::jsonl::{emission_rows, fmt_ts, JsonRow, SLICE_ROWS};
+use crate::jsonl::{emission_rows, fmt_ts, JsonRow, JsonlSink, SLICE_ROWS};
 use crate::SinkError;
 
 #[derive(Debug, Error)]
@@ -24,6 +24,8 @@ pub enum KafkaSinkError {
 pub struct KafkaSummarySink {
     producer: BatchProducer,
     outputs: Vec<OutputConfig>,
+    /// A JSON-lines sink fed from the same converted rows (each row is encoded once).
+    jsonl: Option<JsonlSink>,
 }
 
 /// The record key of a summary row: `summary|window_start|{group keys as JSON}`.
@@ -38,12 +40,22 @@ fn key_prefix(e: &Emission) -> String {
 
 impl KafkaSummarySink {
     pub fn new(producer: BatchProducer, outputs: Vec<OutputConfig>) -> Self {
-        Self { producer, outputs }
+        Self {
+            producer,
+            outputs,
+            jsonl: None,
+        }
     }
 
-    /// Produces every row of `emissions` to every output that takes its summary and waits
-    /// for all acknowledgements.
-    pub async fn write(&self, emissions: &[Emission]) -> Result<u64, KafkaSinkError> {
+    /// Also writes every row to `jsonl`, converting it to JSON once for both.
+    pub fn with_jsonl(mut self, jsonl: JsonlSink) -> Self {
+        self.jsonl = Some(jsonl);
+        self
+    }
+
+    /// Produces every row of `emissions` to every output that takes its summary (and to the
+    /// JSON-lines file, if any) and waits for all acknowledgements.
+    pub async fn write(&mut self, emissions: &[Emission]) -> Result<u64, KafkaSinkError> {
         let mut n = 0;
         let mut key = String::new();
         for e in emissions {
@@ -54,11 +66,14 @@ impl KafkaSummarySink {
                 .iter()
                 .filter(|o| o.summaries.is_empty() || o.summaries.contains(&e.summary))
                 .collect();
-            if outputs.is_empty() {
+            if outputs.is_empty() && self.jsonl.is_none() {
                 continue;
             }
             for slice in e.slices(SLICE_ROWS) {
                 let rows = emission_rows(&slice)?;
+                if let Some(j) = self.jsonl.as_mut() {
+                    j.append_rows(&rows)?;
+                }
                 for o in &outputs {
                     for row in &rows {
                         key.clear();
@@ -89,6 +104,9 @@ impl KafkaSummarySink {
                     }
                 }
             }
+        }
+        if let Some(j) = self.jsonl.as_mut() {
+            j.sync()?;
         }
         self.producer.wait().await?;
         Ok(n)

@@ -131,12 +131,12 @@ pub async fn run(
     if let Some(p) = &cfg.sinks.parquet {
         sinks.push(Box::new(ParquetSink::new(p)));
     }
-    if let Some(j) = &cfg.sinks.jsonl {
-        sinks.push(Box::new(JsonlSink::open(j)?));
-    }
     let summaries_producer =
         BatchProducer::new(&kcfg).context("creating the summaries producer")?;
-    let kafka_sink = KafkaSummarySink::new(summaries_producer, kcfg.outputs());
+    let mut kafka_sink = KafkaSummarySink::new(summaries_producer, kcfg.outputs());
+    if let Some(j) = &cfg.sinks.jsonl {
+        kafka_sink = kafka_sink.with_jsonl(JsonlSink::open(j)?);
+    }
     let mut parts: BTreeMap<i32, Partition> = BTreeMap::new();
     // Windows are emitted on the engine's tick, like the embedded pipeline; state is saved
     // and offsets committed more often (checkpoint_interval) so a handover replays little.
@@ -148,7 +148,7 @@ pub async fn run(
     }
     let mut out = Out {
         sinks: &mut sinks,
-        kafka_sink: &kafka_sink,
+        kafka_sink: &mut kafka_sink,
         producer: &producer,
         kcfg: &kcfg,
         consumer: &consumer,
@@ -340,7 +340,7 @@ fn offset_key(topic: &str, partition: i32) -> String {
 
 struct Out<'a> {
     sinks: &'a mut Vec<Box<dyn SummarySink>>,
-    kafka_sink: &'a KafkaSummarySink,
+    kafka_sink: &'a mut KafkaSummarySink,
     producer: &'a FutureProducer,
     kcfg: &'a KafkaConfig,
     consumer: &'a StreamConsumer<Ctx>,
