@@ -5,11 +5,14 @@
 //! ```text
 //! state/CURRENT            name of the live checkpoint directory (replaced by rename)
 //! state/ckpt-000042/meta.json
-//! state/ckpt-000042/w<start_ms>-<summary>.arrow   Arrow IPC, one per summary state
+//! state/ckpt-000042/w<start_ms>-<summary>-p<part>.arrow   Arrow IPC, one per state part
 //! ```
 //! A checkpoint directory is complete (files synced) before `CURRENT` names it, and
 //! `CURRENT` is replaced by an atomic rename, so a `kill -9` at any moment leaves either
-//! the old or the new checkpoint live, never a mix.
+//! the old or the new checkpoint live, never a mix. A part unchanged since the previous
+//! save (same [`crate::window::Version`]) is hard-linked from the previous checkpoint
+//! instead of written again: continuous mode saves often, and most windows of a long
+//! retention do not change between two saves.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
