@@ -12,9 +12,8 @@ use std::time::Duration;
 use rdkafka::client::ClientContext;
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::types::RDKafkaErrorCode;
 
-use super::client::{producer_config, Record};
+use super::client::{producer_config, send_when_queued, Record};
 use super::config::KafkaConfig;
 use super::error::{kafka, KafkaBusError};
 
@@ -57,29 +56,14 @@ impl BatchProducer {
 
     /// Enqueues a record, waiting while the producer queue is full (that wait is the
     /// backpressure).
+    // rdkafka's send returns the record back in its (large) error, so it can be retried.
+    #[allow(clippy::result_large_err)]
     pub async fn send(&self, rec: Record<'_>) -> Result<(), KafkaBusError> {
         let mut record = BaseRecord::to(rec.topic).key(rec.key).payload(rec.value);
         if let Some(h) = rec.headers {
             record = record.headers(h);
         }
-        loop {
-            match self.inner.send(record) {
-                Ok(()) => return Ok(()),
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
-                    r,
-                )) => {
-                    record = r;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Err((e, _)) => {
-                    return Err(KafkaBusError::Produce {
-                        topic: rec.topic.to_owned(),
-                        reason: e.to_string(),
-                    })
-                }
-            }
-        }
+        send_when_queued(record, rec.topic, |r| self.inner.send(r)).await
     }
 
     /// Waits until every record sent is acknowledged or failed (failure reports are

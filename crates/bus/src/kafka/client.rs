@@ -6,8 +6,10 @@ use std::time::Duration;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 
 use super::config::KafkaConfig;
@@ -95,6 +97,8 @@ pub struct Record<'a> {
 
 /// Enqueues a record, waiting while the producer queue is full (that wait is the
 /// backpressure), and returns the future of its delivery report.
+// rdkafka's send returns the record back in its (large) error, so it can be retried.
+#[allow(clippy::result_large_err)]
 pub async fn enqueue(
     producer: &FutureProducer,
     rec: Record<'_>,
@@ -103,21 +107,26 @@ pub async fn enqueue(
     if let Some(h) = rec.headers {
         record = record.headers(h);
     }
+    send_when_queued(record, rec.topic, |r| producer.send_result(r)).await
+}
+
+/// Calls `send` until the producer queue takes the record, sleeping while it is full (that
+/// wait is the backpressure).
+pub(crate) async fn send_when_queued<R, T>(
+    mut record: R,
+    topic: &str,
+    mut send: impl FnMut(R) -> Result<T, (KafkaError, R)>,
+) -> Result<T, KafkaBusError> {
     loop {
-        match producer.send_result(record) {
-            Ok(f) => return Ok(f),
-            Err((
-                rdkafka::error::KafkaError::MessageProduction(
-                    rdkafka::types::RDKafkaErrorCode::QueueFull,
-                ),
-                r,
-            )) => {
+        match send(record) {
+            Ok(t) => return Ok(t),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                 record = r;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             Err((e, _)) => {
                 return Err(KafkaBusError::Produce {
-                    topic: rec.topic.to_owned(),
+                    topic: topic.to_owned(),
                     reason: e.to_string(),
                 })
             }
