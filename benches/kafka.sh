@@ -13,13 +13,17 @@
 # (which emits what is due) once its aggregate checkpoints hold every record, and must then
 # have written the `run --once` summaries. Per core = records / CPU seconds of the process
 # (user + system, from /usr/bin/time); the broker's CPU is reported apart.
-# Knobs: FLOWLOGD_BIN (default the release binary), KAFKA_PARTITIONS (default 4), KAFKA_TICKS.
+# Repeated KAFKA_REPEAT times (default 3), each Kafka run paired with an embedded run just
+# before it; the summary line gives the median and range of the per-pair ratios.
+# Knobs: FLOWLOGD_BIN (default the release binary), KAFKA_PARTITIONS (default 4), KAFKA_TICKS,
+# KAFKA_REPEAT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RECORDS="${1:-1000000}"
 BIN="${FLOWLOGD_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/flowlogd/target}/release/flowlogd}"
 PARTITIONS="${KAFKA_PARTITIONS:-4}"
 TICKS="${KAFKA_TICKS:-10m 5s}"
+REPEAT="${KAFKA_REPEAT:-3}"
 EMU_QUIET=1 source scripts/emulators.sh >/dev/null
 W=$(mktemp -d); trap 'emu_stop; rm -rf "$W"' EXIT
 
@@ -29,23 +33,29 @@ bytes=$(du -sb "$W/in" | cut -f1)
 cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # clock ticks
 tck=$(getconf CLK_TCK)
 
-# ---- embedded: run --once ----
-/usr/bin/time -f "%e %U %S %M" -o "$W/once.time" \
-  "$BIN" run --once --quiet --input "$W/in" --output "$W/once" > "$W/once.out"
-read -r e_wall e_user e_sys e_rss < "$W/once.time"
-records=$(grep -o 'records_in=[0-9]*' "$W/once.out" | cut -d= -f2)
-windowed=$(grep -o 'records_summarized=[0-9]*' "$W/once.out" | cut -d= -f2)
-
-printf 'input: %d records, %.1f MB gzip; %d partitions\n' "$records" "$(awk -v b="$bytes" 'BEGIN{print b/1e6}')" "$PARTITIONS"
-printf '%-34s %8s %8s %14s %16s %9s\n' mode "wall s" "cpu s" records/s records/s/core "RSS MB"
 row() { awk -v n="$1" -v r="$records" -v w="$2" -v c="$3" -v m="$4" \
   'BEGIN { printf "%-34s %8.2f %8.2f %14.0f %16.0f %9.0f\n", n, w, c, r / w, r / c, m / 1024 }'; }
-e_cpu=$(awk -v u="$e_user" -v s="$e_sys" 'BEGIN{print u + s}')
-row "embedded (run --once)" "$e_wall" "$e_cpu" "$e_rss"
+
+# ---- embedded: run --once ----
+embedded_run() {
+  rm -rf "$W/once"
+  /usr/bin/time -f "%e %U %S %M" -o "$W/once.time" \
+    "$BIN" run --once --quiet --input "$W/in" --output "$W/once" > "$W/once.out"
+  read -r e_wall e_user e_sys e_rss < "$W/once.time"
+  if [ -z "${records:-}" ]; then
+    records=$(grep -o 'records_in=[0-9]*' "$W/once.out" | cut -d= -f2)
+    windowed=$(grep -o 'records_summarized=[0-9]*' "$W/once.out" | cut -d= -f2)
+    printf 'input: %d records, %.1f MB gzip; %d partitions; %d repetitions\n' "$records" \
+      "$(awk -v b="$bytes" 'BEGIN{print b/1e6}')" "$PARTITIONS" "$REPEAT"
+    printf '%-34s %8s %8s %14s %16s %9s\n' mode "wall s" "cpu s" records/s records/s/core "RSS MB"
+  fi
+  e_cpu=$(awk -v u="$e_user" -v s="$e_sys" 'BEGIN{print u + s}')
+  row "embedded (run --once)" "$e_wall" "$e_cpu" "$e_rss"
+}
 
 # ---- Kafka mode: source, parse, aggregate in one process, through tansu ----
 kafka_run() {
-  local tick="$1" p="bench-$$-$(date +%s)-$1" d="$W/k-$1"
+  local tick="$1" p="bench-$$-$(date +%s)-$1-$2" d="$W/k-$1-$2"
   mkdir -p "$d/out"
   cat > "$d/kafka.toml" <<TOML
 state_dir = "$d/state"
@@ -123,5 +133,19 @@ PY
   row "kafka, tick $tick, incl. broker CPU" "$k_wall" "$(awk -v a="$k_cpu" -v b="$b_cpu" 'BEGIN{print a + b}')" "$k_rss"
   awk -v k="$k_cpu" -v b="$b_cpu" -v e="$e_cpu" -v t="$tick" \
     'BEGIN { printf "  tick %s: kafka / embedded per core: %.0f %% (%.0f %% counting the broker)\n", t, 100 * e / k, 100 * e / (k + b) }'
+  awk -v k="$k_cpu" -v b="$b_cpu" -v e="$e_cpu" 'BEGIN { print 100 * e / k, 100 * e / (k + b) }' >> "$W/ratio-$tick"
 }
-for t in $TICKS; do kafka_run "$t"; done
+# Each repetition measures embedded, then Kafka mode right after it: the load of a shared
+# machine drifts over minutes, and a pair measured together shares it.
+for rep in $(seq 1 "$REPEAT"); do
+  embedded_run
+  for t in $TICKS; do kafka_run "$t" "$rep"; done
+done
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+for t in $TICKS; do
+  printf 'tick %s, %d repetitions: kafka / embedded per core: median %s %% (range %s–%s %%); counting the broker: median %s %%\n' \
+    "$t" "$REPEAT" "$(cut -d' ' -f1 "$W/ratio-$t" | median | xargs printf '%.0f')" \
+    "$(cut -d' ' -f1 "$W/ratio-$t" | sort -n | head -1 | xargs printf '%.0f')" \
+    "$(cut -d' ' -f1 "$W/ratio-$t" | sort -n | tail -1 | xargs printf '%.0f')" \
+    "$(cut -d' ' -f2 "$W/ratio-$t" | median | xargs printf '%.0f')"
+done
