@@ -85,14 +85,14 @@ impl Emission {
     /// The emission in pieces of at most `rows` rows (zero-copy slices of the batch), for
     /// sinks that expand every row into a much larger encoding.
     pub fn slices(&self, rows: usize) -> impl Iterator<Item = Emission> + '_ {
-        let n = self.batch.num_rows();
-        (0..n).step_by(rows.max(1)).map(move |at| Emission {
+        let (n, step) = (self.batch.num_rows(), rows.max(1));
+        (0..n).step_by(step).map(move |at| Emission {
             summary: self.summary.clone(),
             window_start_ms: self.window_start_ms,
             window_end_ms: self.window_end_ms,
             revision: self.revision,
             provisional: self.provisional,
-            batch: self.batch.slice(at, rows.max(1).min(n - at)),
+            batch: self.batch.slice(at, step.min(n - at)),
             keys: self.keys.clone(),
         })
     }

@@ -52,7 +52,7 @@ impl JsonRow {
 
 /// The JSON rows of an emission. Built from Arrow's JSON encoder line by line, without a
 /// `serde_json::Value` per row: at the production tick an aggregate process converts
-/// millions of rows per window, twice in Kafka mode (summaries topic and JSON lines).
+/// millions of rows per window.
 /// Group keys are always present (`null` when missing); null metrics are left out.
 pub fn emission_rows(e: &Emission) -> Result<Vec<JsonRow>, SinkError> {
     let schema = e.batch.schema();
@@ -211,7 +211,7 @@ mod tests {
         assert_eq!(rows[0].line, parsed[0].to_string());
         assert_eq!(rows[1].keys(), parsed[1]["keys"].to_string());
         assert_eq!(
-            crate::kafka::row_key(&e, &rows[0]),
+            crate::kafka::key_prefix(&e) + rows[0].keys(),
             r#"traffic|2024-05-01T00:00:00Z|{"action":"ACCEPT","src_addr":"10.0.0.1"}"#
         );
     }

@@ -10,7 +10,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::jsonl::{emission_rows, fmt_ts, JsonRow, JsonlSink, SLICE_ROWS};
+use crate::jsonl::{emission_rows, fmt_ts, JsonlSink, SLICE_ROWS};
 use crate::SinkError;
 
 #[derive(Debug, Error)]
@@ -24,23 +24,26 @@ pub enum KafkaSinkError {
 pub struct KafkaSummarySink {
     producer: BatchProducer,
     outputs: Vec<OutputConfig>,
+    /// The output topics, for errors.
+    topics: String,
     /// A JSON-lines sink fed from the same converted rows (each row is encoded once).
     jsonl: Option<JsonlSink>,
 }
 
-/// The record key of a summary row: `summary|window_start|{group keys as JSON}`.
-pub fn row_key(e: &Emission, row: &JsonRow) -> String {
-    key_prefix(e) + row.keys()
-}
-
-/// `summary|window_start|`, the same for every row of an emission.
-fn key_prefix(e: &Emission) -> String {
+/// The record key of a summary row is `summary|window_start|{group keys as JSON}`: this
+/// prefix, the same for every row of an emission, then [`crate::jsonl::JsonRow::keys`].
+pub(crate) fn key_prefix(e: &Emission) -> String {
     format!("{}|{}|", e.summary, fmt_ts(e.window_start_ms))
 }
 
 impl KafkaSummarySink {
     pub fn new(producer: BatchProducer, outputs: Vec<OutputConfig>) -> Self {
         Self {
+            topics: outputs
+                .iter()
+                .map(|o| o.topic.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
             producer,
             outputs,
             jsonl: None,
@@ -108,7 +111,7 @@ impl KafkaSummarySink {
         if let Some(j) = self.jsonl.as_mut() {
             j.sync()?;
         }
-        self.producer.wait().await?;
+        self.producer.wait(&self.topics).await?;
         Ok(n)
     }
 }

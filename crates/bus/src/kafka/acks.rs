@@ -67,8 +67,8 @@ impl BatchProducer {
     }
 
     /// Waits until every record sent is acknowledged or failed (failure reports are
-    /// counted until served); the first failure is the error.
-    pub async fn wait(&self) -> Result<(), KafkaBusError> {
+    /// counted until served); the first failure is the error, reported for `topics`.
+    pub async fn wait(&self, topics: &str) -> Result<(), KafkaBusError> {
         while self.inner.in_flight_count() > 0 {
             tokio::time::sleep(WAIT_STEP).await;
         }
@@ -82,7 +82,7 @@ impl BatchProducer {
         match failed {
             None => Ok(()),
             Some(reason) => Err(KafkaBusError::Produce {
-                topic: "summaries".into(),
+                topic: topics.to_owned(),
                 reason,
             }),
         }
