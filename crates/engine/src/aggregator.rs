@@ -18,7 +18,7 @@ use crate::firstseen::{FirstSeen, FirstSeenAlert, PAIRS_SUMMARY};
 use crate::partition;
 use crate::prepared::{BatchIter, PreparedQuery};
 use crate::summary::{PreparedSummary, Summaries};
-use crate::window::{Part, SummaryState, Window};
+use crate::window::{Part, SummaryState, Upkeep, Window};
 
 /// Rows per batch in a spill file.
 const SPILL_SLICE_ROWS: usize = 65_536;
@@ -27,7 +27,7 @@ const SPILL_SLICE_ROWS: usize = 65_536;
 /// until pending rows exceed the compacted base, so its cost stays linear in the input
 /// (as in an LSM tree) and state stays within about twice its compacted size.
 const COMPACT_MIN_ROWS: usize = 32 * 1024;
-/// Pending partial batches that trigger a compaction regardless of their size.
+/// Pending partial batches that are concatenated into one (without aggregating).
 const COMPACT_MAX_BATCHES: usize = 64;
 
 /// The stateful side of the engine. Everything in it is checkpointed together.
@@ -46,9 +46,31 @@ pub struct Aggregator {
     spill_run: u128,
     spill_seq: u64,
     chunks_since_budget_check: u32,
+    upkeep: UpkeepPolicy,
     /// Known pairs of first-seen detection (when enabled); checkpointed.
     pub(crate) first_seen: Option<FirstSeen>,
     first_seen_alerts: Vec<FirstSeenAlert>,
+}
+
+/// When pending partials are compacted or concatenated (see [`Part::upkeep`]), and how often
+/// that happened.
+#[derive(Debug, Clone, Copy)]
+struct UpkeepPolicy {
+    min_rows: usize,
+    max_batches: usize,
+    compactions: u64,
+    coalesces: u64,
+}
+
+impl Default for UpkeepPolicy {
+    fn default() -> Self {
+        Self {
+            min_rows: COMPACT_MIN_ROWS,
+            max_batches: COMPACT_MAX_BATCHES,
+            compactions: 0,
+            coalesces: 0,
+        }
+    }
 }
 
 /// Chunks applied between two checks of the backfill memory budget.
@@ -84,7 +106,22 @@ impl Aggregator {
                 .unwrap_or(0),
             spill_seq: 0,
             chunks_since_budget_check: 0,
+            upkeep: UpkeepPolicy::default(),
         }
+    }
+
+    /// Compacts and concatenates state at other thresholds than [`COMPACT_MIN_ROWS`] and
+    /// [`COMPACT_MAX_BATCHES`], so that tests with a few thousand records exercise both.
+    #[doc(hidden)]
+    pub fn with_upkeep_thresholds(mut self, min_rows: usize, max_batches: usize) -> Self {
+        self.upkeep.min_rows = min_rows;
+        self.upkeep.max_batches = max_batches;
+        self
+    }
+
+    /// (Compactions, concatenations) of pending partials while chunks were applied.
+    pub fn upkeep_counts(&self) -> (u64, u64) {
+        (self.upkeep.compactions, self.upkeep.coalesces)
     }
 
     /// Lets `run --once` spill window state to `dir` to stay within its memory budget.
@@ -267,12 +304,22 @@ impl Aggregator {
             let Some(win) = self.windows.get_mut(&p.window_start_ms) else {
                 continue;
             };
-            let Some(s) = self.summaries.iter().find(|s| s.name == p.summary) else {
+            let Some(idx) = self.summaries.iter().position(|s| s.name == p.summary) else {
                 continue;
             };
             let st = win.summaries.entry(p.summary.clone()).or_default();
             st.dirty = true;
-            if add_partial(s, st, p.batch, self.cfg.state_split_rows).await? {
+            let split_rows = self.cfg.state_split_rows;
+            if add_partial(
+                &self.summaries,
+                idx,
+                st,
+                p.batch,
+                split_rows,
+                &mut self.upkeep,
+            )
+            .await?
+            {
                 self.accounting.split_states += 1;
             }
         }
@@ -403,20 +450,48 @@ impl Aggregator {
 /// the parts that grew; splits the state once its compacted base is large (returns whether
 /// it did).
 async fn add_partial(
-    s: &PreparedSummary,
+    summaries: &Summaries,
+    idx: usize,
     st: &mut SummaryState,
     batch: RecordBatch,
     split_rows: usize,
+    policy: &mut UpkeepPolicy,
 ) -> Result<bool, EngineError> {
+    let s = &summaries[idx];
     if st.is_split() {
         scatter(&mut st.parts, &batch, &s.keys)?;
     } else if let Some(part) = st.parts.first_mut() {
         part.push(batch);
     }
-    for part in st.parts.iter_mut() {
-        if part.needs_compaction(COMPACT_MIN_ROWS, COMPACT_MAX_BATCHES) {
-            let compacted = compact(s, part.take_partials()).await?;
-            part.set_partials(compacted);
+    // Parts fill at about the same rate, so several tend to be due together: compacting
+    // them on their own tasks keeps the aggregator from working through them on one core.
+    let mut due = Vec::new();
+    for (i, part) in st.parts.iter_mut().enumerate() {
+        match part.upkeep(policy.min_rows, policy.max_batches) {
+            Upkeep::Compact => due.push(i),
+            Upkeep::Coalesce => {
+                part.coalesce_pending()?;
+                policy.coalesces += 1;
+            }
+            Upkeep::None => {}
+        }
+    }
+    policy.compactions += due.len() as u64;
+    if let [i] = due[..] {
+        let compacted = compact(s, st.parts[i].take_partials()).await?;
+        st.parts[i].set_partials(compacted);
+    } else if !due.is_empty() {
+        let jobs: Vec<_> = due
+            .iter()
+            .map(|&i| {
+                let summaries = summaries.clone();
+                let partials = st.parts[i].take_partials();
+                tokio::spawn(async move { compact(&summaries[idx], partials).await })
+            })
+            .collect();
+        for (i, job) in due.into_iter().zip(jobs) {
+            let compacted = job.await.map_err(|e| EngineError::Task(e.to_string()))??;
+            st.parts[i].set_partials(compacted);
         }
     }
     // Split only what is all in memory: spilled files are not re-read to split them.

@@ -34,6 +34,10 @@ pub struct Part {
     /// that every change goes through a method that renews `version`.
     partials: Vec<RecordBatch>,
     version: Version,
+    /// Bytes of `partials`, kept up to date by every change: the backfill budget check
+    /// reads it for every part every few chunks, and walking the arrays each time cost more
+    /// than the check saves.
+    bytes: usize,
     /// Compacted partials a backfill spilled to disk to bound memory; merged at emission.
     pub spilled: Vec<PathBuf>,
 }
@@ -41,6 +45,7 @@ pub struct Part {
 impl Part {
     pub fn new(partials: Vec<RecordBatch>, spilled: Vec<PathBuf>) -> Self {
         Self {
+            bytes: bytes_of(&partials),
             partials,
             version: Version::next(),
             spilled,
@@ -56,17 +61,20 @@ impl Part {
     }
 
     pub fn push(&mut self, batch: RecordBatch) {
+        self.bytes += batch.get_array_memory_size();
         self.partials.push(batch);
         self.version = Version::next();
     }
 
     pub fn set_partials(&mut self, partials: Vec<RecordBatch>) {
+        self.bytes = bytes_of(&partials);
         self.partials = partials;
         self.version = Version::next();
     }
 
     pub fn take_partials(&mut self) -> Vec<RecordBatch> {
         self.version = Version::next();
+        self.bytes = 0;
         std::mem::take(&mut self.partials)
     }
 
@@ -77,24 +85,63 @@ impl Part {
 
     /// Bytes of the partials held in memory.
     pub fn memory_bytes(&self) -> usize {
-        self.partials
-            .iter()
-            .map(|b| b.get_array_memory_size())
-            .sum()
+        self.bytes
     }
 
-    /// The first batch is the compacted base; the rest are pending partials.
-    pub fn needs_compaction(&self, min_rows: usize, max_batches: usize) -> bool {
+    /// What the part needs after a push. The first batch is the compacted base, the rest
+    /// are pending partials: they are merged into the base once they have more rows than
+    /// it (at least `min_rows`), so every row is aggregated again only a few times, as in
+    /// an LSM tree; many small pending batches are only concatenated meanwhile, which
+    /// costs a copy instead of a hash aggregation of the whole base.
+    pub fn upkeep(&self, min_rows: usize, max_batches: usize) -> Upkeep {
         let Some((base, pending)) = self.partials.split_first() else {
-            return false;
+            return Upkeep::None;
         };
         let pending_rows: usize = pending.iter().map(|b| b.num_rows()).sum();
-        pending.len() >= max_batches || pending_rows > min_rows.max(base.num_rows())
+        if pending_rows > min_rows.max(base.num_rows()) {
+            Upkeep::Compact
+        } else if pending.len() >= max_batches {
+            Upkeep::Coalesce
+        } else {
+            Upkeep::None
+        }
+    }
+
+    /// Concatenates the pending partials into one batch (the base stays as it is). A first
+    /// pending batch with more rows than the rest is left alone and only the rest is
+    /// concatenated, so that no row is copied more than a few times before compaction.
+    pub fn coalesce_pending(&mut self) -> Result<(), arrow::error::ArrowError> {
+        let rows = |b: &[RecordBatch]| b.iter().map(|b| b.num_rows()).sum::<usize>();
+        let from = match self.partials.get(1..) {
+            Some([first, rest @ ..]) if first.num_rows() >= rows(rest) => 2,
+            _ => 1,
+        };
+        if self.partials.len() < from + 2 {
+            return Ok(());
+        }
+        let pending = self.partials.split_off(from);
+        let merged = arrow::compute::concat_batches(&pending[0].schema(), &pending)?;
+        let mut partials = std::mem::take(&mut self.partials);
+        partials.push(merged);
+        self.set_partials(partials);
+        Ok(())
     }
 
     pub fn is_empty(&self) -> bool {
         self.partials.is_empty() && self.spilled.is_empty()
     }
+}
+
+/// See [`Part::upkeep`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upkeep {
+    None,
+    Coalesce,
+    Compact,
+}
+
+fn bytes_of(partials: &[RecordBatch]) -> usize {
+    partials.iter().map(|b| b.get_array_memory_size()).sum()
 }
 
 /// State of one summary within one window: one part, or [`crate::partition::PARTS`] parts

@@ -145,10 +145,18 @@ async fn streamed(
     ecfg: &EngineConfig,
     seed: u64,
     restarts: Option<&std::path::Path>,
-) -> (Vec<(String, Vec<String>)>, u64) {
+    upkeep: Option<(usize, usize)>,
+) -> (Vec<(String, Vec<String>)>, Counts) {
     let summaries = prepare_all(&tested()).await.unwrap();
     let part = Partializer::new(summaries.clone(), ecfg);
-    let mut agg = Aggregator::new(ecfg.clone(), summaries.clone());
+    let new_agg = || {
+        let agg = Aggregator::new(ecfg.clone(), summaries.clone());
+        match upkeep {
+            Some((rows, batches)) => agg.with_upkeep_thresholds(rows, batches),
+            None => agg,
+        }
+    };
+    let mut agg = new_agg();
     let mut ckpt = restarts.map(Checkpointer::new);
     let mut reused = 0;
     let mut rng = StdRng::seed_from_u64(seed);
@@ -176,7 +184,7 @@ async fn streamed(
         if let (Some(c), Some(dir)) = (ckpt.as_mut(), restarts) {
             c.save(&agg).unwrap();
             if n % 4 == 0 {
-                agg = Aggregator::new(ecfg.clone(), summaries.clone());
+                agg = new_agg();
                 if n % 8 == 0 {
                     reused += c.reused_files();
                     *c = Checkpointer::new(dir);
@@ -236,13 +244,26 @@ async fn streamed(
             (s.name.clone(), r)
         })
         .collect();
-    (rows, agg.accounting().split_states)
+    let (compactions, coalesces) = agg.upkeep_counts();
+    let counts = Counts {
+        splits: agg.accounting().split_states,
+        compactions,
+        coalesces,
+    };
+    (rows, counts)
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    splits: u64,
+    compactions: u64,
+    coalesces: u64,
 }
 
 #[tokio::test]
 async fn streaming_equals_sql_for_any_chunking_order_and_replay() {
-    let splits = equals_sql_over(&EngineConfig::default(), None).await;
-    assert_eq!(splits, 0);
+    let counts = equals_sql_over(&EngineConfig::default(), None, None).await;
+    assert_eq!(counts.splits, 0);
 }
 
 /// States split into hash parts after a few hundred groups: each part is compacted and
@@ -253,9 +274,23 @@ async fn split_states_equal_sql() {
         state_split_rows: 50,
         ..EngineConfig::default()
     };
-    let splits = equals_sql_over(&ecfg, None).await;
+    let counts = equals_sql_over(&ecfg, None, None).await;
     // A test of split states in which nothing split would test nothing.
-    assert!(splits > 0, "no state was split");
+    assert!(counts.splits > 0, "no state was split");
+}
+
+/// Pending partials compacted (several parts at once, on their own tasks) and concatenated
+/// while chunks arrive, at thresholds small enough for this data, give the SQL result.
+#[tokio::test]
+async fn compacted_and_concatenated_states_equal_sql() {
+    let ecfg = EngineConfig {
+        state_split_rows: 100,
+        ..EngineConfig::default()
+    };
+    let counts = equals_sql_over(&ecfg, None, Some((40, 3))).await;
+    assert!(counts.splits > 0, "no state was split");
+    assert!(counts.compactions > 0, "nothing was compacted");
+    assert!(counts.coalesces > 0, "nothing was concatenated");
 }
 
 /// Checkpoints that re-use the files of unchanged parts, restored again and again (with
@@ -267,18 +302,24 @@ async fn restored_incremental_checkpoints_equal_sql() {
         state_split_rows: 200,
         ..EngineConfig::default()
     };
-    equals_sql_over(&ecfg, Some(dir.path())).await;
+    equals_sql_over(&ecfg, Some(dir.path()), Some((40, 3))).await;
 }
 
 /// Compares streamed and SQL results over three seeds (checkpointed and restored under
 /// `restarts` if given); returns the states split.
-async fn equals_sql_over(ecfg: &EngineConfig, restarts: Option<&std::path::Path>) -> u64 {
-    let mut splits = 0;
+async fn equals_sql_over(
+    ecfg: &EngineConfig,
+    restarts: Option<&std::path::Path>,
+    upkeep: Option<(usize, usize)>,
+) -> Counts {
+    let mut total = Counts::default();
     for seed in 0..3 {
         let all = records(3000, seed);
         let dir = restarts.map(|d| d.join(format!("seed{seed}")));
-        let (summaries, split) = streamed(&all, ecfg, seed + 100, dir.as_deref()).await;
-        splits += split;
+        let (summaries, counts) = streamed(&all, ecfg, seed + 100, dir.as_deref(), upkeep).await;
+        total.splits += counts.splits;
+        total.compactions += counts.compactions;
+        total.coalesces += counts.coalesces;
         for (name, got) in summaries {
             let cfg = tested().into_iter().find(|s| s.name == name).unwrap();
             let want = reference(&cfg, &all, ecfg).await;
@@ -286,7 +327,7 @@ async fn equals_sql_over(ecfg: &EngineConfig, restarts: Option<&std::path::Path>
             assert_eq!(got, want, "summary {name}, seed {seed}");
         }
     }
-    splits
+    total
 }
 
 #[tokio::test]
