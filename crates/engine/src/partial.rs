@@ -8,7 +8,7 @@ use arrow::compute::kernels::cmp::eq;
 use arrow::datatypes::TimestampMillisecondType;
 use arrow::record_batch::RecordBatch;
 use flowlogd_bus::{ChunkPartials, SummaryPartial};
-use flowlogd_formats::{ObjectStats, Parsed};
+use flowlogd_formats::{Col, ObjectStats, Parsed};
 
 use crate::config::EngineConfig;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use crate::derive::{count_windows, derive};
 use crate::enrich::{Enricher, Used};
 use crate::error::EngineError;
 use crate::orientation::Orienter;
-use crate::summary::Summaries;
+use crate::summary::{Summaries, PER_OBJECT_COLUMNS};
 
 /// Computes partial aggregates for every configured summary.
 #[derive(Debug, Clone)]
@@ -51,6 +51,21 @@ impl Partializer {
             enricher: Arc::new(Enricher::empty()),
             enrich_used: used.iter().any(|u| *u).then_some(used),
         }
+    }
+
+    /// Per-object columns no summary reads: parsers may leave them null
+    /// ([`flowlogd_formats::ParseOptions::skip_columns`]).
+    pub fn unread_columns(&self) -> Vec<Col> {
+        PER_OBJECT_COLUMNS
+            .iter()
+            .copied()
+            .filter(|c| {
+                !self
+                    .summaries
+                    .iter()
+                    .any(|s| s.reads_per_object.contains(c))
+            })
+            .collect()
     }
 
     /// Enriches records with these (reloadable) tables; without, only `traffic_class` is
@@ -141,4 +156,36 @@ fn split_by_window(batches: &[RecordBatch]) -> Result<Vec<(i64, RecordBatch)>, E
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SummaryConfig;
+    use crate::summary::prepare_all;
+
+    async fn unread(summaries: Vec<SummaryConfig>) -> Vec<Col> {
+        let prepared = prepare_all(&summaries).await.unwrap();
+        Partializer::new(prepared, &EngineConfig::default()).unread_columns()
+    }
+
+    #[tokio::test]
+    async fn only_per_object_columns_no_summary_reads_are_skipped() {
+        let mut traffic = SummaryConfig::traffic();
+        let skipped = unread(vec![traffic.clone()]).await;
+        assert_eq!(
+            skipped,
+            [
+                Col::Format,
+                Col::ObjectKey,
+                Col::ResourceGroup,
+                Col::ResourceId
+            ]
+        );
+        // A filter naming a column unquoted and in capitals still reads it.
+        traffic.filter = Some("Object_Key LIKE '%.gz'".into());
+        let skipped = unread(vec![traffic, SummaryConfig::traffic()]).await;
+        assert!(!skipped.contains(&Col::ObjectKey));
+        assert!(skipped.contains(&Col::Format));
+    }
 }

@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
+use flowlogd_formats::{Col, COLUMNS};
 
 use crate::config::{MetricFn, SummaryConfig};
 use crate::derive::derived_schema;
@@ -156,7 +157,21 @@ pub struct PreparedSummary {
     pub needs_merge: bool,
     /// Which enrichment columns it reads.
     pub enrich_used: crate::enrich::Used,
+    /// Per-object columns (see [`PER_OBJECT_COLUMNS`]) its SQL may read.
+    pub reads_per_object: Vec<Col>,
 }
+
+/// Columns a parser fills from the object (its key, provider, format) rather than from the
+/// record: the only ones it can skip for a consumer that does not read them.
+pub const PER_OBJECT_COLUMNS: &[Col] = &[
+    Col::Provider,
+    Col::Format,
+    Col::ObjectKey,
+    Col::AccountId,
+    Col::Region,
+    Col::ResourceGroup,
+    Col::ResourceId,
+];
 
 /// The prepared summaries, shared by the parse stage and the aggregator.
 pub type Summaries = Arc<Vec<PreparedSummary>>;
@@ -178,6 +193,14 @@ impl CompiledSummary {
         let merge = PreparedQuery::new("partials", partial_schema.clone(), &self.merge_sql)
             .await
             .map_err(q)?;
+        // Case-insensitive, since unquoted identifiers are; a name that only appears in a
+        // string literal merely keeps a column that could have been skipped.
+        let sql = self.partial_sql.to_lowercase();
+        let reads_per_object = PER_OBJECT_COLUMNS
+            .iter()
+            .copied()
+            .filter(|c| sql.contains(COLUMNS[*c as usize].name))
+            .collect();
         let uses_orientation = crate::orientation::ORIENTED_COLUMNS
             .iter()
             .any(|(n, _)| self.partial_sql.contains(n));
@@ -185,6 +208,7 @@ impl CompiledSummary {
             uses_orientation,
             needs_merge: self.needs_merge,
             enrich_used: crate::enrich::used_by(&self.partial_sql),
+            reads_per_object,
             name: self.name.clone(),
             keys: self.keys.clone(),
             partial,

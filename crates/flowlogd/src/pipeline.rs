@@ -69,7 +69,7 @@ pub async fn run(
     let parallelism = cfg.engine.parallelism.max(1);
     let (raw_tx, raw_rx) = channel::<RawMessage>(parallelism * 4);
     let (part_tx, mut part_rx) = channel::<PartialMessage>(parallelism * 4);
-    let parse_opts = cfg.parse.options();
+    let mut parse_opts = cfg.parse.options();
     // SQS notifications are deleted once their objects are in a checkpoint.
     let durable = flowlogd_bus::Durable::default();
     let sources = build_sources(&cfg, &parse_opts, agg.ledger(), &durable)?;
@@ -81,6 +81,7 @@ pub async fn run(
         Arc::new(Enricher::load(&cfg.engine.enrichment).context("loading the enrichment tables")?);
     let has_tables = !cfg.engine.enrichment.files().is_empty();
     let partializer = Partializer::new(summaries, &cfg.engine).with_enricher(enricher.clone());
+    parse_opts.skip_columns = partializer.unread_columns();
     // Continuous mode stops taking raw chunks on shutdown (the source then sees the
     // stream closed mid-scan): an object cut short has no ledger entry yet, so the next
     // start reads it again and drops the chunks already applied.

@@ -358,6 +358,8 @@ pub struct FlowBatchBuilder {
     rows: usize,
     /// Per-column value used where a row left the column null (filled at `finish`).
     defaults: Vec<Option<String>>,
+    /// Columns whose default is never filled in (see [`Self::without_defaults_for`]).
+    no_default: Vec<bool>,
     null_cache: NullCache,
 }
 
@@ -373,8 +375,20 @@ impl FlowBatchBuilder {
             cols: COLUMNS.iter().map(|c| Column::new(c.kind)).collect(),
             rows: 0,
             defaults: vec![None; COLUMNS.len()],
+            no_default: vec![false; COLUMNS.len()],
             null_cache: NullCache::default(),
         }
+    }
+
+    /// Leaves `cols` null where a row has no value instead of filling in their per-object
+    /// default ([`crate::ParseOptions::skip_columns`]).
+    pub fn without_defaults_for(mut self, cols: &[Col]) -> Self {
+        for c in cols {
+            if let Some(flag) = self.no_default.get_mut(*c as usize) {
+                *flag = true;
+            }
+        }
+        self
     }
 
     /// Rows ended so far in the current batch.
@@ -385,6 +399,9 @@ impl FlowBatchBuilder {
     /// A string every row gets where it has none (e.g. provider, object key, account from the
     /// S3 key). Kept across batches until changed.
     pub fn set_default(&mut self, col: Col, value: Option<&str>) {
+        if self.no_default.get(col as usize) == Some(&true) {
+            return;
+        }
         self.defaults[col as usize] = value.map(str::to_owned);
         self.cols[col as usize].cached = None;
     }
@@ -499,6 +516,24 @@ mod tests {
         assert_eq!(port.value(1), 443);
         let prov = batch.column(Col::Provider as usize).as_string::<i32>();
         assert_eq!(prov.value(1), "aws");
+    }
+
+    #[test]
+    fn skipped_columns_get_no_default_but_keep_set_values() {
+        let mut b = FlowBatchBuilder::new().without_defaults_for(&[Col::ObjectKey, Col::Region]);
+        b.set_default(Col::ObjectKey, Some("AWSLogs/1/x.log.gz"));
+        b.set_default(Col::Region, Some("eu-west-1"));
+        b.set_default(Col::Provider, Some("aws"));
+        b.set_str(Col::Region, "us-east-1");
+        b.end_row();
+        b.end_row();
+        let batch = b.finish();
+        assert_eq!(batch.column(Col::ObjectKey as usize).null_count(), 2);
+        let region = batch.column(Col::Region as usize).as_string::<i32>();
+        assert_eq!(region.value(0), "us-east-1");
+        assert!(region.is_null(1));
+        let prov = batch.column(Col::Provider as usize).as_string::<i32>();
+        assert_eq!((prov.value(0), prov.value(1)), ("aws", "aws"));
     }
 
     #[test]

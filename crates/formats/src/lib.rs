@@ -53,6 +53,10 @@ pub struct ParseOptions {
     pub max_decompressed_bytes: u64,
     /// Raw input kept in a dead-letter record is cut to this many bytes.
     pub max_raw_bytes: usize,
+    /// Columns the consumer never reads: their per-object values (object key, account,
+    /// region, ...) are left null instead of being copied into every row, which for a long
+    /// object key costs as much as parsing a field.
+    pub skip_columns: Vec<Col>,
 }
 
 /// The 14 fields of the AWS default (version 2) format, in order.
@@ -80,6 +84,7 @@ impl Default for ParseOptions {
             aws_default_fields: AWS_V2_FIELDS.iter().map(|s| s.to_string()).collect(),
             max_decompressed_bytes: 8 << 30,
             max_raw_bytes: 1024,
+            skip_columns: Vec::new(),
         }
     }
 }

@@ -85,10 +85,13 @@ pub async fn run(
     let summaries = prepare_all(&all).await?;
     let enricher =
         Arc::new(Enricher::load(&cfg.engine.enrichment).context("loading the enrichment tables")?);
+    let partializer = Partializer::new(summaries, &cfg.engine).with_enricher(enricher);
+    let mut opts = cfg.parse.options();
+    opts.skip_columns = partializer.unread_columns();
     let ctx = Arc::new(Ctx {
         summaries: all.iter().map(|s| s.name.clone()).collect(),
-        partializer: Partializer::new(summaries, &cfg.engine).with_enricher(enricher),
-        opts: cfg.parse.options(),
+        partializer,
+        opts,
         kcfg: kcfg.clone(),
         producer,
     });

@@ -59,6 +59,7 @@ pub struct ParquetRows {
     next_row: u64,
     failed: bool,
     unknown_reported: bool,
+    skip_columns: Vec<Col>,
 }
 
 impl ParquetRows {
@@ -107,6 +108,7 @@ impl ParquetRows {
             .build()
             .map_err(perr)?;
         Ok(Self {
+            skip_columns: opts.skip_columns.clone(),
             object: object.to_owned(),
             reader,
             next_row: 1,
@@ -116,7 +118,7 @@ impl ParquetRows {
     }
 
     fn convert(&mut self, batch: &RecordBatch) -> Parsed {
-        let mut b = FlowBatchBuilder::new();
+        let mut b = FlowBatchBuilder::new().without_defaults_for(&self.skip_columns);
         b.set_default(Col::Provider, Some("aws"));
         b.set_default(Col::Format, Some(FORMAT_NAME));
         b.set_default(Col::ObjectKey, Some(&self.object));

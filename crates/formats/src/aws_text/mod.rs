@@ -52,7 +52,7 @@ impl TextParser {
     /// `fields`: the header in force at the start (a chunk's), else `opts.aws_default_fields`.
     pub fn new(object: &str, fields: Option<&[String]>, opts: &ParseOptions) -> Self {
         let layout = Layout::new(fields.unwrap_or(&opts.aws_default_fields));
-        let mut builder = FlowBatchBuilder::new();
+        let mut builder = FlowBatchBuilder::new().without_defaults_for(&opts.skip_columns);
         builder.set_default(Col::Provider, Some("aws"));
         builder.set_default(Col::Format, Some(FORMAT_NAME));
         builder.set_default(Col::ObjectKey, Some(object));

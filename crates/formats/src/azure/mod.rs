@@ -36,7 +36,7 @@ pub struct AzureParser {
 
 impl AzureParser {
     pub fn new(object: &str, opts: &ParseOptions) -> Self {
-        let mut builder = FlowBatchBuilder::new();
+        let mut builder = FlowBatchBuilder::new().without_defaults_for(&opts.skip_columns);
         let k = keyinfo::from_key(object);
         builder.set_default(Col::Provider, Some("azure"));
         builder.set_default(Col::ObjectKey, Some(object));
