@@ -525,45 +525,68 @@ fn scatter(parts: &mut [Part], batch: &RecordBatch, keys: &[String]) -> Result<(
     Ok(())
 }
 
-/// Compacts and merges a (window, summary)'s parts one after the other, so that only one
-/// part's hash table exists at a time; returns each part's compacted partials (empty
-/// unless `keep`) and the emission rows.
+/// Parts of one (window, summary) compacted and merged at once: more than one, so that a
+/// core finishing a small window's parts picks up another window's instead of idling,
+/// and few, so that only a few parts' hash tables exist at a time.
+const PARTS_AT_ONCE: usize = 2;
+
+/// Compacts and merges a (window, summary)'s parts, [`PARTS_AT_ONCE`] at a time; returns
+/// each part's compacted partials (empty unless `keep`) and the emission rows.
 async fn emit_parts(
     summaries: Summaries,
     idx: usize,
     parts: Vec<Part>,
     keep: bool,
 ) -> Result<(Vec<Vec<RecordBatch>>, RecordBatch), EngineError> {
-    let s = &summaries[idx];
-    let mut kept = Vec::with_capacity(parts.len());
-    let mut rows = Vec::with_capacity(parts.len());
-    for part in parts {
-        if part.is_empty() {
-            kept.push(Vec::new());
-            continue;
-        }
-        let (partials, spilled) = part.into_inner();
-        let compacted = if spilled.is_empty() {
-            compact(s, partials).await?
-        } else {
-            let input = partials.into_iter().map(Ok).chain(spilled_batches(spilled));
-            vec![run_iter(s, &s.compact, Box::new(input)).await?]
-        };
-        // A compacted partial has one row per group already; without hidden distinct
-        // columns or a `having` filter it has exactly the merge's columns, so merging it
-        // again would only copy it.
-        rows.push(match compacted.as_slice() {
-            [one] if !s.needs_merge => one.clone(),
-            _ => merge(s, compacted.clone()).await?,
-        });
-        kept.push(if keep { compacted } else { Vec::new() });
+    use futures::StreamExt;
+    let results: Vec<_> = futures::stream::iter(parts)
+        .map(|part| tokio::spawn(emit_part(summaries.clone(), idx, part, keep)))
+        .buffered(PARTS_AT_ONCE)
+        .collect()
+        .await;
+    let mut kept = Vec::with_capacity(results.len());
+    let mut rows = Vec::with_capacity(results.len());
+    for r in results {
+        let (compacted, merged) = r.map_err(|e| EngineError::Task(e.to_string()))??;
+        kept.push(compacted);
+        rows.extend(merged);
     }
+    let s = &summaries[idx];
     let batch = match rows.len() {
         0 => RecordBatch::new_empty(s.merge.schema()),
         1 => rows.remove(0),
         _ => arrow::compute::concat_batches(&s.merge.schema(), &rows)?,
     };
     Ok((kept, batch))
+}
+
+/// One part of [`emit_parts`]: its compacted partials (empty unless `keep`) and merged rows
+/// (none for an empty part).
+async fn emit_part(
+    summaries: Summaries,
+    idx: usize,
+    part: Part,
+    keep: bool,
+) -> Result<(Vec<RecordBatch>, Option<RecordBatch>), EngineError> {
+    let s = &summaries[idx];
+    if part.is_empty() {
+        return Ok((Vec::new(), None));
+    }
+    let (partials, spilled) = part.into_inner();
+    let compacted = if spilled.is_empty() {
+        compact(s, partials).await?
+    } else {
+        let input = partials.into_iter().map(Ok).chain(spilled_batches(spilled));
+        vec![run_iter(s, &s.compact, Box::new(input)).await?]
+    };
+    // A compacted partial has one row per group already; without hidden distinct columns
+    // or a `having` filter it has exactly the merge's columns, so merging it again would
+    // only copy it.
+    let merged = match compacted.as_slice() {
+        [one] if !s.needs_merge => one.clone(),
+        _ => merge(s, compacted.clone()).await?,
+    };
+    Ok((if keep { compacted } else { Vec::new() }, Some(merged)))
 }
 
 /// Batches of spill files, read one at a time while they are aggregated.

@@ -187,7 +187,7 @@ async fn recv_hangup(sig: &mut Option<tokio::signal::unix::Signal>) -> Option<()
 
 async fn emit(
     agg: &mut Aggregator,
-    sinks: &mut [Box<dyn SummarySink>],
+    sinks: &mut Vec<Box<dyn SummarySink>>,
     dead: &mut Option<DeadLetterSink>,
     first_seen: &mut Option<FirstSeenSink>,
     opts: &Options,
@@ -197,36 +197,68 @@ async fn emit(
     // ones are merged; a tick emits what is due in one go (provisional windows stay dirty,
     // so a tick must not loop).
     let max_jobs = if flush { opts.parallelism } else { usize::MAX };
-    loop {
-        let emissions = agg
-            .tick(opts.clock.now_ms(), opts.mode, flush, max_jobs)
-            .await?;
-        // Alerts go out before the checkpoint that records their pairs as known.
-        let alerts = agg.take_first_seen_alerts();
-        if !alerts.is_empty() {
-            tracing::info!(alerts = alerts.len(), "first-seen pairs");
-            if let Some(f) = first_seen.as_mut() {
-                f.write(&alerts).context("writing first-seen alerts")?;
-            }
-        }
-        if emissions.is_empty() {
-            break;
-        }
-        for s in sinks.iter_mut() {
-            s.write(&emissions)
-                .with_context(|| format!("writing summaries to the {} sink", s.name()))?;
-        }
-        observe::emitted(&opts.board, &emissions);
-        tracing::debug!(
-            emissions = emissions.len(),
-            rows = emissions.iter().map(|e| e.batch.num_rows()).sum::<usize>(),
-            "emitted windows"
-        );
+    let mut emissions = next_emissions(agg, first_seen, opts, flush, max_jobs).await?;
+    while !emissions.is_empty() {
         if !flush {
+            write_summaries(sinks, &emissions)?;
+            observe::emitted(&opts.board, &emissions);
             break;
         }
+        // The next windows are merged while these are written: merging runs on the async
+        // workers and writing on a blocking thread, so neither waits for the other.
+        let mut owned = std::mem::take(sinks);
+        let writing = tokio::task::spawn_blocking(move || {
+            let written = write_summaries(&mut owned, &emissions);
+            (owned, emissions, written)
+        });
+        let next = next_emissions(agg, first_seen, opts, flush, max_jobs).await;
+        let (owned, written_emissions, written) = writing.await.context("summary writer")?;
+        *sinks = owned;
+        written?;
+        observe::emitted(&opts.board, &written_emissions);
+        drop(written_emissions);
+        emissions = next?;
     }
     write_dead(dead, agg.take_dead_letters())
+}
+
+/// The next emissions of a tick (a slice of `max_jobs` when flushing), after writing the
+/// first-seen alerts the tick raised.
+async fn next_emissions(
+    agg: &mut Aggregator,
+    first_seen: &mut Option<FirstSeenSink>,
+    opts: &Options,
+    flush: bool,
+    max_jobs: usize,
+) -> anyhow::Result<Vec<flowlogd_bus::Emission>> {
+    let emissions = agg
+        .tick(opts.clock.now_ms(), opts.mode, flush, max_jobs)
+        .await?;
+    // Alerts go out before the checkpoint that records their pairs as known.
+    let alerts = agg.take_first_seen_alerts();
+    if !alerts.is_empty() {
+        tracing::info!(alerts = alerts.len(), "first-seen pairs");
+        if let Some(f) = first_seen.as_mut() {
+            f.write(&alerts).context("writing first-seen alerts")?;
+        }
+    }
+    Ok(emissions)
+}
+
+fn write_summaries(
+    sinks: &mut [Box<dyn SummarySink>],
+    emissions: &[flowlogd_bus::Emission],
+) -> anyhow::Result<()> {
+    for s in sinks.iter_mut() {
+        s.write(emissions)
+            .with_context(|| format!("writing summaries to the {} sink", s.name()))?;
+    }
+    tracing::debug!(
+        emissions = emissions.len(),
+        rows = emissions.iter().map(|e| e.batch.num_rows()).sum::<usize>(),
+        "emitted windows"
+    );
+    Ok(())
 }
 
 fn write_dead(dead: &mut Option<DeadLetterSink>, records: Vec<DeadLetter>) -> anyhow::Result<()> {
