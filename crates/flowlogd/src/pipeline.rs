@@ -195,8 +195,14 @@ async fn emit(
 ) -> anyhow::Result<()> {
     // A flush writes a few windows at a time so that their rows are freed before the next
     // ones are merged; a tick emits what is due in one go (provisional windows stay dirty,
-    // so a tick must not loop).
-    let max_jobs = if flush { opts.parallelism } else { usize::MAX };
+    // so a tick must not loop). Since each window's parts are merged in parallel and the
+    // next windows are merged while the last ones are written, half as many windows as
+    // cores per slice keep the cores busy with half the rows in memory.
+    let max_jobs = if flush {
+        (opts.parallelism / 2).max(1)
+    } else {
+        usize::MAX
+    };
     let mut emissions = next_emissions(agg, first_seen, opts, flush, max_jobs).await?;
     while !emissions.is_empty() {
         if !flush {
