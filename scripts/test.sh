@@ -28,6 +28,8 @@ PHASES+=("emulators (install + start): $(since "$T") s")
 summary() {
   local rc=$?
   emu_stop
+  # Links to the test binary that the Kafka tests run (see tests/kafka_support).
+  rm -rf "${TMPDIR:-/tmp}/flowlogd-test-bins"
   echo
   echo "== timings =="
   local p

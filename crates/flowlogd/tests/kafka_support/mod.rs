@@ -16,8 +16,10 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::Value;
 
-/// A private copy of the binary: the build directory may be shared with other builds of
-/// the workspace, which relink `flowlogd` in place while a long test runs.
+/// A private link to (or copy of) the binary: the build directory may be shared with
+/// other builds of the workspace, which relink `flowlogd` in place while a long test runs
+/// (the linker replaces the file, so a hard link keeps the old one). Links of test
+/// processes that are gone are removed first: a copy per test process filled the disk.
 pub fn bin() -> PathBuf {
     static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     COPY.get_or_init(|| {
@@ -26,13 +28,31 @@ pub fn bin() -> PathBuf {
         let src = std::env::var_os("FLOWLOGD_TEST_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_flowlogd")));
-        let dir = std::env::temp_dir().join(unique("kafka-test-bin"));
+        let base = std::env::temp_dir().join("flowlogd-test-bins");
+        remove_links_of_finished_tests(&base);
+        let dir = base.join(unique("run"));
         std::fs::create_dir_all(&dir).unwrap();
         let dst = dir.join("flowlogd");
-        std::fs::copy(&src, &dst).unwrap();
+        if std::fs::hard_link(&src, &dst).is_err() {
+            std::fs::copy(&src, &dst).unwrap();
+        }
         dst
     })
     .clone()
+}
+
+/// Removes the `run-<pid>-<nanos>` directories under `base` whose process has exited.
+fn remove_links_of_finished_tests(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name.split('-').nth(1).unwrap_or_default();
+        if !pid.is_empty() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// The test's working directory (inputs, state, logs); kept afterwards when
