@@ -13,6 +13,18 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target"))
 }
 
+/// Every file under `dir`, sorted by path.
+pub fn files_under(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let entry = entry?;
+        if entry.file_type().is_file() {
+            files.push(entry.into_path());
+        }
+    }
+    Ok(files)
+}
+
 /// AWS default-format `.log.gz` objects of `records` records, generated once into
 /// `target/bench-data/<name>-<records>` and reused: 6 simulated hours and a fixed host
 /// population, so more records means denser traffic rather than more hosts.

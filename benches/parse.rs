@@ -281,26 +281,11 @@ fn child(format: SampleFormat, mode: Mode, dir: &Path) -> Result<Measure> {
 
 /// Every flow-log object under `dir`, sorted.
 fn objects(dir: &Path) -> Result<Vec<PathBuf>> {
-    fn walk(d: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-        for e in std::fs::read_dir(d)? {
-            let p = e?.path();
-            if p.is_dir() {
-                walk(&p, out)?;
-            } else {
-                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                if name.ends_with(".log.gz")
-                    || name.ends_with(".log.parquet")
-                    || name == "PT1H.json"
-                {
-                    out.push(p);
-                }
-            }
-        }
-        Ok(())
-    }
-    let mut v = Vec::new();
-    walk(dir, &mut v)?;
-    v.sort();
+    let mut v = flowlogd_benches::files_under(dir)?;
+    v.retain(|p| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        name.ends_with(".log.gz") || name.ends_with(".log.parquet") || name == "PT1H.json"
+    });
     Ok(v)
 }
 

@@ -182,13 +182,8 @@ print(con.execute("SELECT count(*) FROM '{out}/duck.parquet'").fetchone()[0])
 
 /// Reads every file under `dir` once.
 fn warm_page_cache(dir: &Path) -> Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            warm_page_cache(&path)?;
-        } else {
-            std::io::copy(&mut std::fs::File::open(&path)?, &mut std::io::sink())?;
-        }
+    for path in flowlogd_benches::files_under(dir)? {
+        std::io::copy(&mut std::fs::File::open(&path)?, &mut std::io::sink())?;
     }
     Ok(())
 }

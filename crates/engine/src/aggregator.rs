@@ -477,22 +477,17 @@ async fn add_partial(
         }
     }
     policy.compactions += due.len() as u64;
-    if let [i] = due[..] {
-        let compacted = compact(s, st.parts[i].take_partials()).await?;
+    let jobs: Vec<_> = due
+        .iter()
+        .map(|&i| {
+            let summaries = summaries.clone();
+            let partials = st.parts[i].take_partials();
+            tokio::spawn(async move { compact(&summaries[idx], partials).await })
+        })
+        .collect();
+    for (i, job) in due.into_iter().zip(jobs) {
+        let compacted = job.await.map_err(|e| EngineError::Task(e.to_string()))??;
         st.parts[i].set_partials(compacted);
-    } else if !due.is_empty() {
-        let jobs: Vec<_> = due
-            .iter()
-            .map(|&i| {
-                let summaries = summaries.clone();
-                let partials = st.parts[i].take_partials();
-                tokio::spawn(async move { compact(&summaries[idx], partials).await })
-            })
-            .collect();
-        for (i, job) in due.into_iter().zip(jobs) {
-            let compacted = job.await.map_err(|e| EngineError::Task(e.to_string()))??;
-            st.parts[i].set_partials(compacted);
-        }
     }
     // Split only what is all in memory: spilled files are not re-read to split them.
     let splittable = match st.parts.as_slice() {

@@ -119,9 +119,10 @@ impl Part {
         if self.partials.len() < from + 2 {
             return Ok(());
         }
-        let pending = self.partials.split_off(from);
-        let merged = arrow::compute::concat_batches(&pending[0].schema(), &pending)?;
+        let pending = &self.partials[from..];
+        let merged = arrow::compute::concat_batches(&pending[0].schema(), pending)?;
         let mut partials = std::mem::take(&mut self.partials);
+        partials.truncate(from);
         partials.push(merged);
         self.set_partials(partials);
         Ok(())

@@ -222,7 +222,6 @@ async fn emit(
         *sinks = owned;
         written?;
         observe::emitted(&opts.board, &written_emissions);
-        drop(written_emissions);
         emissions = next?;
     }
     write_dead(dead, agg.take_dead_letters())
