@@ -10,12 +10,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rdkafka::client::ClientContext;
-use rdkafka::config::FromClientConfigAndContext;
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext};
 
 use super::client::{producer_config, send_when_queued, Record};
 use super::config::KafkaConfig;
-use super::error::{kafka, KafkaBusError};
+use super::error::KafkaBusError;
+use super::polled::Polled;
 
 /// Keeps the first failed delivery until the waiter takes it.
 #[derive(Default)]
@@ -39,7 +39,7 @@ impl ProducerContext for AckContext {
 
 /// Same settings as [`super::producer`] (idempotent, `acks=all`, bounded queue).
 pub struct BatchProducer {
-    inner: ThreadedProducer<AckContext>,
+    inner: Polled<AckContext>,
 }
 
 /// How often [`BatchProducer::wait`] looks at the outstanding count.
@@ -49,8 +49,7 @@ impl BatchProducer {
     pub fn new(cfg: &KafkaConfig) -> Result<Self, KafkaBusError> {
         let mut c = producer_config(cfg)?;
         c.set("delivery.report.only.error", "true");
-        let inner = ThreadedProducer::from_config_and_context(&c, AckContext::default())
-            .map_err(kafka("creating the summaries producer"))?;
+        let inner = Polled::new(&c, AckContext::default(), "summaries producer")?;
         Ok(Self { inner })
     }
 

@@ -8,12 +8,14 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{BaseRecord, Producer as _};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
+use tokio::sync::oneshot;
 
 use super::config::KafkaConfig;
 use super::error::{kafka, KafkaBusError};
+use super::polled::{Producer, Report, ReportContext};
 
 /// Largest record flowlogd produces (a raw chunk of `max_chunk_bytes` plus headers, or a
 /// whole small Parquet object).
@@ -36,10 +38,8 @@ fn base(cfg: &KafkaConfig) -> Result<ClientConfig, KafkaBusError> {
 
 /// An idempotent producer with `acks=all`: a retried send never duplicates or reorders
 /// records within a partition, and a delivery report means the record is replicated.
-pub fn producer(cfg: &KafkaConfig) -> Result<FutureProducer, KafkaBusError> {
-    producer_config(cfg)?
-        .create()
-        .map_err(kafka("creating the producer"))
+pub fn producer(cfg: &KafkaConfig) -> Result<Producer, KafkaBusError> {
+    Producer::new(&producer_config(cfg)?, ReportContext, "producer")
 }
 
 /// Settings of every producer: see [`producer`].
@@ -99,16 +99,20 @@ pub struct Record<'a> {
 /// backpressure), and returns the future of its delivery report.
 // rdkafka's send returns the record back in its (large) error, so it can be retried.
 #[allow(clippy::result_large_err)]
-pub async fn enqueue(
-    producer: &FutureProducer,
-    rec: Record<'_>,
-) -> Result<DeliveryFuture, KafkaBusError> {
-    let mut record = FutureRecord::to(rec.topic).key(rec.key).payload(rec.value);
+pub async fn enqueue(producer: &Producer, rec: Record<'_>) -> Result<Delivery, KafkaBusError> {
+    let (tx, rx) = oneshot::channel();
+    let mut record = BaseRecord::with_opaque_to(rec.topic, Box::new(tx))
+        .key(rec.key)
+        .payload(rec.value);
     if let Some(h) = rec.headers {
         record = record.headers(h);
     }
-    send_when_queued(record, rec.topic, |r| producer.send_result(r)).await
+    send_when_queued(record, rec.topic, |r| producer.send(r)).await?;
+    Ok(Delivery(rx))
 }
+
+/// The pending delivery report of one record.
+pub struct Delivery(oneshot::Receiver<Report>);
 
 /// Calls `send` until the producer queue takes the record, sleeping while it is full (that
 /// wait is the backpressure).
@@ -135,12 +139,12 @@ pub(crate) async fn send_when_queued<R, T>(
 }
 
 /// Waits for a delivery report.
-pub async fn delivered(topic: &str, f: DeliveryFuture) -> Result<(), KafkaBusError> {
-    match f.await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err((e, _))) => Err(KafkaBusError::Produce {
+pub async fn delivered(topic: &str, f: Delivery) -> Result<(), KafkaBusError> {
+    match f.0.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(reason)) => Err(KafkaBusError::Produce {
             topic: topic.to_owned(),
-            reason: e.to_string(),
+            reason,
         }),
         Err(_) => Err(KafkaBusError::Produce {
             topic: topic.to_owned(),
@@ -268,7 +272,7 @@ fn partitions_of(
 }
 
 /// Waits until all records handed to the producer are delivered (bounded by `timeout`).
-pub fn flush(producer: &FutureProducer, timeout: Duration) -> Result<(), KafkaBusError> {
+pub fn flush(producer: &Producer, timeout: Duration) -> Result<(), KafkaBusError> {
     producer
         .flush(timeout)
         .map_err(kafka("flushing the producer"))

@@ -20,6 +20,12 @@ pub enum KafkaBusError {
     Topic { topic: String, problem: String },
     #[error("producing to {topic}: {reason}")]
     Produce { topic: String, reason: String },
+    #[error("starting the delivery-report thread of the {what}: {source}")]
+    Thread {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 pub(crate) fn kafka(

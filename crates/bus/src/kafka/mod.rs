@@ -9,12 +9,16 @@ pub mod client;
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod polled;
 
 pub use acks::BatchProducer;
-pub use client::{consumer_config, delivered, enqueue, ensure_topics, flush, producer, Record};
+pub use client::{
+    consumer_config, delivered, enqueue, ensure_topics, flush, producer, Delivery, Record,
+};
 pub use codec::{
     decode_partial, decode_raw, encode_dead_letter, encode_partials, encode_raw, object_hint,
     Encoded,
 };
 pub use config::{KafkaConfig, KafkaConfigIssue, OutputConfig, OutputFormat, TopicsConfig};
 pub use error::{CodecError, KafkaBusError};
+pub use polled::Producer;

@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
+use flowlogd_bus::kafka::Producer;
 use flowlogd_bus::kafka::{self, decode_partial, object_hint, BatchProducer, KafkaConfig};
 use flowlogd_bus::{Emission, LedgerEntry, PartialMessage};
 use flowlogd_engine::{prepare_all, Aggregator, Checkpointer, Clock, Mode, Summaries};
@@ -27,7 +28,6 @@ use flowlogd_formats::DeadLetter;
 use flowlogd_sinks::kafka::KafkaSummarySink;
 use flowlogd_sinks::{JsonlSink, ParquetSink, SummarySink};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::producer::FutureProducer;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use tokio::sync::watch;
 
@@ -108,7 +108,7 @@ struct Partition {
 pub async fn run(
     cfg: Config,
     kcfg: KafkaConfig,
-    producer: FutureProducer,
+    producer: Producer,
     clock: Clock,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -341,7 +341,7 @@ fn offset_key(topic: &str, partition: i32) -> String {
 struct Out<'a> {
     sinks: &'a mut Vec<Box<dyn SummarySink>>,
     kafka_sink: &'a mut KafkaSummarySink,
-    producer: &'a FutureProducer,
+    producer: &'a Producer,
     kcfg: &'a KafkaConfig,
     consumer: &'a StreamConsumer<Ctx>,
     topic: &'a str,

@@ -18,10 +18,10 @@ mod source;
 use std::str::FromStr;
 
 use anyhow::Context;
+use flowlogd_bus::kafka::Producer;
 use flowlogd_bus::kafka::{self, encode_dead_letter, KafkaConfig, Record};
 use flowlogd_engine::Clock;
 use flowlogd_formats::DeadLetter;
-use rdkafka::producer::FutureProducer;
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -67,7 +67,6 @@ pub async fn run(
     kafka::ensure_topics(&kcfg)
         .await
         .context("preparing the Kafka topics")?;
-    let producer = kafka::producer(&kcfg).context("creating the Kafka producer")?;
     // Roles stop on the process's shutdown, or when one of them fails: a half-running
     // process would look healthy.
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -97,7 +96,6 @@ pub async fn run(
             let _ = stop_tx.send(true);
         }
     }
-    let _ = kafka::flush(&producer, std::time::Duration::from_secs(30));
     match first_err {
         Some(e) => Err(e),
         None => Ok(()),
@@ -161,7 +159,7 @@ async fn supervise(
 
 /// Produces dead letters to the dead-letter topic and waits for their acknowledgement.
 pub(crate) async fn send_dead_letters(
-    producer: &FutureProducer,
+    producer: &Producer,
     kcfg: &KafkaConfig,
     records: &[DeadLetter],
 ) -> anyhow::Result<()> {

@@ -7,6 +7,7 @@
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
+use flowlogd_bus::kafka::Producer;
 use flowlogd_bus::kafka::{self, decode_raw, encode_partials, object_hint, KafkaConfig, Record};
 use flowlogd_bus::{PartialMessage, RawMessage};
 use flowlogd_engine::{prepare_all, Enricher, Partializer};
@@ -15,7 +16,6 @@ use futures::stream::FuturesOrdered;
 use futures::StreamExt;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
-use rdkafka::producer::FutureProducer;
 use rdkafka::Message;
 use tokio::sync::watch;
 
@@ -69,7 +69,7 @@ impl rdkafka::consumer::ConsumerContext for LogRebalance {
 
 struct Ctx {
     kcfg: KafkaConfig,
-    producer: FutureProducer,
+    producer: Producer,
     partializer: Partializer,
     opts: ParseOptions,
     summaries: Vec<String>,
@@ -78,7 +78,7 @@ struct Ctx {
 pub async fn run(
     cfg: Config,
     kcfg: KafkaConfig,
-    producer: FutureProducer,
+    producer: Producer,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let all = cfg.all_summaries();

@@ -14,12 +14,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use flowlogd_bus::kafka::Producer;
 use flowlogd_bus::kafka::{self, encode_raw, KafkaConfig, Record};
 use flowlogd_bus::{channel, LedgerEntry, RawMessage};
 use flowlogd_engine::Mode;
 use futures::stream::FuturesOrdered;
 use futures::StreamExt;
-use rdkafka::producer::FutureProducer;
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -28,7 +28,7 @@ use crate::pipeline::{build_sources, spawn_sources};
 pub async fn run(
     cfg: Config,
     kcfg: KafkaConfig,
-    producer: FutureProducer,
+    producer: Producer,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let path = cfg.state_dir().join("source-ledger.json");
