@@ -4,8 +4,11 @@
 //!
 //! ```text
 //! cargo build --release -p flowlogd
-//! cargo bench -p flowlogd-benches --bench pipeline -- --records 5000000 --scale 4
+//! cargo bench -p flowlogd-benches --bench pipeline -- --records 5000000 --scale 4 --repeat 3
 //! ```
+//! `--repeat N` runs flowlogd (`traffic`) and DuckDB N times each, in alternation, and reports
+//! the median run of each and the median of the paired wall-time ratios: single runs on a
+//! shared machine drift by ±15–25 %, and a pair measured back to back shares the drift.
 //! Needs a Python with `duckdb` (`FLOWLOGD_PYTHON`, default: the test venv under
 //! `~/.cache/flowlogd/emulators/venv`). Prints records/s per core, CPU seconds and peak RSS of
 //! each process (sampled from /proc every 20 ms).
@@ -20,6 +23,7 @@ struct Args {
     records: u64,
     scale: u64,
     threads: usize,
+    repeat: usize,
 }
 
 fn args() -> Result<Args> {
@@ -32,6 +36,7 @@ fn args() -> Result<Args> {
         threads: std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2),
+        repeat: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -40,8 +45,11 @@ fn args() -> Result<Args> {
             "--records" => a.records = val()?.parse()?,
             "--scale" => a.scale = val()?.parse()?,
             "--threads" => a.threads = val()?.parse()?,
+            "--repeat" => a.repeat = val()?.parse::<usize>()?.max(1),
             "--bench" => {}
-            other => bail!("unknown flag {other} (use --records N --scale K --threads T)"),
+            other => {
+                bail!("unknown flag {other} (use --records N --scale K --threads T --repeat N)")
+            }
         }
     }
     Ok(a)
@@ -220,6 +228,7 @@ fn main() -> Result<()> {
     println!("| input | engine | summaries | records | wall s | records/s | records/s per core | CPU s | peak RSS MiB | output rows |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut reductions = Vec::new();
+    let mut speedups = Vec::new();
     for records in [a.records, a.records * a.scale] {
         let input = flowlogd_benches::aws_v2_data("pipeline-aws-v2", records, 6)?;
         // Every engine then reads from the page cache; otherwise the first run would also
@@ -238,7 +247,17 @@ fn main() -> Result<()> {
                 m.peak_rss_mib
             );
         };
-        let m = flowlogd(&bin, &input, &out.join("flowlogd"), a.threads, true)?;
+        let (mut ours, mut duck, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..a.repeat {
+            let m = flowlogd(&bin, &input, &out.join("flowlogd"), a.threads, true)?;
+            if have_duck {
+                let d = duckdb(&py, &input, &out.join("duckdb"), a.threads)?;
+                ratios.push(d.wall / m.wall);
+                duck.push(d);
+            }
+            ours.push(m);
+        }
+        let m = median_run(ours);
         let rows = flowlogd_benches::accounting_value(&m.stdout, "summary_rows");
         row("flowlogd", "traffic", &m, &rows);
         let m = flowlogd(&bin, &input, &out.join("flowlogd3"), a.threads, false)?;
@@ -251,9 +270,21 @@ fn main() -> Result<()> {
         );
         reductions.push((records, reduction(&bin, &out.join("flowlogd3/parquet"))?));
         if have_duck {
-            let m = duckdb(&py, &input, &out.join("duckdb"), a.threads)?;
+            let m = median_run(duck);
             row("DuckDB read_csv + GROUP BY", "traffic", &m, m.stdout.trim());
+            ratios.sort_by(f64::total_cmp);
+            speedups.push((records, ratios));
         }
+    }
+    for (records, r) in speedups {
+        println!(
+            "\n{}M records, `traffic`: flowlogd / DuckDB throughput over {} paired runs: median {:.2}x (range {:.2}–{:.2}x)",
+            records / 1_000_000,
+            r.len(),
+            r[r.len() / 2],
+            r[0],
+            r[r.len() - 1]
+        );
     }
     println!();
     println!("| input records | summary | rows out | reduction | bytes (both directions) |");
@@ -271,6 +302,13 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The run with the median wall time.
+fn median_run(mut runs: Vec<Measured>) -> Measured {
+    runs.sort_by(|a, b| a.wall.total_cmp(&b.wall));
+    let mid = runs.len() / 2;
+    runs.swap_remove(mid)
 }
 
 /// Rows and byte totals of `traffic` and `connections` (bytes must be equal).
