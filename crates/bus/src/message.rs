@@ -75,25 +75,34 @@ pub struct Emission {
     pub revision: u32,
     /// Emitted before the window closed (only with `emit_open_windows`).
     pub provisional: bool,
-    /// Group keys and metrics, one row per group (no window/revision columns).
-    pub batch: RecordBatch,
-    /// Names of the group-key columns in `batch` (the rest are metrics).
+    /// Group keys and metrics, one row per group (no window/revision columns), in batches
+    /// of one schema: one per part of a split window state, so that a window's rows are
+    /// never copied into one batch (that copy was the peak of a backfill's memory).
+    pub batches: Vec<RecordBatch>,
+    /// Names of the group-key columns in the batches (the rest are metrics).
     pub keys: Vec<String>,
 }
 
 impl Emission {
-    /// The emission in pieces of at most `rows` rows (zero-copy slices of the batch), for
-    /// sinks that expand every row into a much larger encoding.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// The emission in pieces of at most `rows` rows, each of one batch (zero-copy slices),
+    /// for sinks that expand every row into a much larger encoding.
     pub fn slices(&self, rows: usize) -> impl Iterator<Item = Emission> + '_ {
-        let (n, step) = (self.batch.num_rows(), rows.max(1));
-        (0..n).step_by(step).map(move |at| Emission {
-            summary: self.summary.clone(),
-            window_start_ms: self.window_start_ms,
-            window_end_ms: self.window_end_ms,
-            revision: self.revision,
-            provisional: self.provisional,
-            batch: self.batch.slice(at, step.min(n - at)),
-            keys: self.keys.clone(),
+        let step = rows.max(1);
+        self.batches.iter().flat_map(move |b| {
+            let n = b.num_rows();
+            (0..n).step_by(step).map(move |at| Emission {
+                summary: self.summary.clone(),
+                window_start_ms: self.window_start_ms,
+                window_end_ms: self.window_end_ms,
+                revision: self.revision,
+                provisional: self.provisional,
+                batches: vec![b.slice(at, step.min(n - at))],
+                keys: self.keys.clone(),
+            })
         })
     }
 }

@@ -400,7 +400,8 @@ impl Aggregator {
         let closed_jobs = jobs.iter().filter(|j| j.2).count();
         let mut out = Vec::with_capacity(jobs.len());
         for (start, idx, closed, job) in jobs {
-            let (compacted, batch) = job.await.map_err(|e| EngineError::Task(e.to_string()))??;
+            let (compacted, batches) =
+                job.await.map_err(|e| EngineError::Task(e.to_string()))??;
             let s = &self.summaries[idx];
             let Some(st) = self
                 .windows
@@ -419,13 +420,16 @@ impl Aggregator {
             }
             if s.name == PAIRS_SUMMARY {
                 if let (true, Some(fs)) = (closed, self.first_seen.as_mut()) {
-                    let alerts = fs.observe_batch(start, start + window_ms, &batch);
-                    self.first_seen_alerts.extend(alerts);
+                    for batch in &batches {
+                        let alerts = fs.observe_batch(start, start + window_ms, batch);
+                        self.first_seen_alerts.extend(alerts);
+                    }
                 }
                 continue;
             }
             if closed {
-                self.accounting.summary_rows += batch.num_rows() as u64;
+                self.accounting.summary_rows +=
+                    batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
             }
             out.push(Emission {
                 summary: s.name.clone(),
@@ -433,7 +437,7 @@ impl Aggregator {
                 window_end_ms: start + window_ms,
                 revision,
                 provisional: !closed,
-                batch,
+                batches,
                 keys: s.keys.clone(),
             });
         }
@@ -526,13 +530,14 @@ fn scatter(parts: &mut [Part], batch: &RecordBatch, keys: &[String]) -> Result<(
 const PARTS_AT_ONCE: usize = 2;
 
 /// Compacts and merges a (window, summary)'s parts, [`PARTS_AT_ONCE`] at a time; returns
-/// each part's compacted partials (empty unless `keep`) and the emission rows.
+/// each part's compacted partials (empty unless `keep`) and the emission rows, one batch
+/// per non-empty part (at least one batch).
 async fn emit_parts(
     summaries: Summaries,
     idx: usize,
     parts: Vec<Part>,
     keep: bool,
-) -> Result<(Vec<Vec<RecordBatch>>, RecordBatch), EngineError> {
+) -> Result<(Vec<Vec<RecordBatch>>, Vec<RecordBatch>), EngineError> {
     use futures::StreamExt;
     let results: Vec<_> = futures::stream::iter(parts)
         .map(|part| tokio::spawn(emit_part(summaries.clone(), idx, part, keep)))
@@ -546,13 +551,10 @@ async fn emit_parts(
         kept.push(compacted);
         rows.extend(merged);
     }
-    let s = &summaries[idx];
-    let batch = match rows.len() {
-        0 => RecordBatch::new_empty(s.merge.schema()),
-        1 => rows.remove(0),
-        _ => arrow::compute::concat_batches(&s.merge.schema(), &rows)?,
-    };
-    Ok((kept, batch))
+    if rows.is_empty() {
+        rows.push(RecordBatch::new_empty(summaries[idx].merge.schema()));
+    }
+    Ok((kept, rows))
 }
 
 /// One part of [`emit_parts`]: its compacted partials (empty unless `keep`) and merged rows

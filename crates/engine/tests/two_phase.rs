@@ -220,19 +220,21 @@ async fn streamed(
         .map(|s| {
             let mut r = Vec::new();
             for e in emissions.iter().filter(|e| e.summary == s.name) {
+                let batch =
+                    arrow::compute::concat_batches(&e.batches[0].schema(), &e.batches).unwrap();
                 let w = arrow::array::TimestampMillisecondArray::from(vec![
                     e.window_start_ms;
-                    e.batch.num_rows()
+                    batch.num_rows()
                 ])
                 .with_timezone("UTC");
                 let mut cols: Vec<arrow::array::ArrayRef> = vec![std::sync::Arc::new(w)];
-                cols.extend(e.batch.columns().iter().cloned());
+                cols.extend(batch.columns().iter().cloned());
                 let mut fields = vec![arrow::datatypes::Field::new(
                     "w",
                     cols[0].data_type().clone(),
                     true,
                 )];
-                fields.extend(e.batch.schema().fields().iter().map(|f| f.as_ref().clone()));
+                fields.extend(batch.schema().fields().iter().map(|f| f.as_ref().clone()));
                 let b = RecordBatch::try_new(
                     std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
                     cols,

@@ -181,7 +181,7 @@ impl Observer {
 pub fn emitted(board: &StatusBoard, emissions: &[Emission]) {
     let m = metrics::get();
     for e in emissions {
-        let rows = e.batch.num_rows() as u64;
+        let rows = e.num_rows() as u64;
         m.revision_emitted(&e.summary, rows);
         board.emitted(
             &e.summary,

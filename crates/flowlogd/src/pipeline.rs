@@ -260,7 +260,7 @@ fn write_summaries(
     }
     tracing::debug!(
         emissions = emissions.len(),
-        rows = emissions.iter().map(|e| e.batch.num_rows()).sum::<usize>(),
+        rows = emissions.iter().map(|e| e.num_rows()).sum::<usize>(),
         "emitted windows"
     );
     Ok(())

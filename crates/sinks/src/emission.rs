@@ -18,8 +18,13 @@ pub const HEADER_COLUMNS: [&str; 5] = [
     "provisional",
 ];
 
-pub fn to_output_batch(e: &Emission) -> Result<RecordBatch, ArrowError> {
-    let n = e.batch.num_rows();
+/// One output batch per batch of the emission.
+pub fn to_output_batches(e: &Emission) -> Result<Vec<RecordBatch>, ArrowError> {
+    e.batches.iter().map(|b| to_output_batch(e, b)).collect()
+}
+
+fn to_output_batch(e: &Emission, batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let n = batch.num_rows();
     let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
     let mut fields = vec![
         Field::new("summary", DataType::Utf8, false),
@@ -37,7 +42,7 @@ pub fn to_output_batch(e: &Emission) -> Result<RecordBatch, ArrowError> {
         Arc::new(UInt32Array::from(vec![e.revision; n])),
         Arc::new(BooleanArray::from(vec![e.provisional; n])),
     ];
-    for (f, c) in e.batch.schema().fields().iter().zip(e.batch.columns()) {
+    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
         fields.push(Field::new(f.name(), f.data_type().clone(), true));
         cols.push(c.clone());
     }

@@ -55,15 +55,14 @@ impl JsonRow {
 /// millions of rows per window.
 /// Group keys are always present (`null` when missing); null metrics are left out.
 pub fn emission_rows(e: &Emission) -> Result<Vec<JsonRow>, SinkError> {
-    let schema = e.batch.schema();
+    let Some(first) = e.batches.first() else {
+        return Ok(Vec::new());
+    };
+    let schema = first.schema();
     let (mut keys, mut metrics): (Vec<usize>, Vec<usize>) =
         (0..schema.fields().len()).partition(|&i| e.keys.contains(schema.field(i).name()));
     keys.sort_by_key(|&i| schema.field(i).name());
     metrics.sort_by_key(|&i| schema.field(i).name());
-    let n = e.batch.num_rows();
-    let key_lines = object_lines(&e.batch, &keys, true)?;
-    let metric_lines = object_lines(&e.batch, &metrics, false)?;
-    let (key_lines, metric_lines) = (split_lines(&key_lines, n)?, split_lines(&metric_lines, n)?);
     let tail = format!(
         r#","provisional":{},"revision":{},"summary":{},"window_end":"{}","window_start":"{}"}}"#,
         e.provisional,
@@ -72,8 +71,26 @@ pub fn emission_rows(e: &Emission) -> Result<Vec<JsonRow>, SinkError> {
         fmt_ts(e.window_end_ms),
         fmt_ts(e.window_start_ms),
     );
-    let mut rows = Vec::with_capacity(n);
-    for (k, m) in key_lines.iter().zip(&metric_lines) {
+    let mut rows = Vec::with_capacity(e.num_rows());
+    for batch in &e.batches {
+        let n = batch.num_rows();
+        let (key_text, metric_text) = (
+            object_lines(batch, &keys, true)?,
+            object_lines(batch, &metrics, false)?,
+        );
+        append_rows(
+            &mut rows,
+            &split_lines(&key_text, n)?,
+            &split_lines(&metric_text, n)?,
+            &tail,
+        );
+    }
+    Ok(rows)
+}
+
+/// Assembles the rows of one batch from its key and metric objects.
+fn append_rows(rows: &mut Vec<JsonRow>, key_lines: &[&str], metric_lines: &[&str], tail: &str) {
+    for (k, m) in key_lines.iter().zip(metric_lines) {
         let mut line = String::with_capacity(k.len() + m.len() + tail.len() + 24);
         line.push_str(r#"{"keys":"#);
         let at = line.len();
@@ -81,10 +98,9 @@ pub fn emission_rows(e: &Emission) -> Result<Vec<JsonRow>, SinkError> {
         let keys = at..line.len();
         line.push_str(r#","metrics":"#);
         line.push_str(m);
-        line.push_str(&tail);
+        line.push_str(tail);
         rows.push(JsonRow { line, keys });
     }
-    Ok(rows)
 }
 
 /// One JSON object per row of `batch`, of the columns `cols` in that order, as
@@ -186,7 +202,7 @@ mod tests {
             window_end_ms: 1_714_525_200_000,
             revision: 2,
             provisional: false,
-            batch,
+            batches: vec![batch],
             keys: vec!["src_addr".into(), "action".into()],
         };
         let rows = emission_rows(&e).unwrap();

@@ -17,7 +17,7 @@ use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
-use crate::emission::to_output_batch;
+use crate::emission::to_output_batches;
 use crate::error::{io, SinkError};
 use crate::SummarySink;
 
@@ -62,10 +62,18 @@ impl ParquetSink {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let tmp = dir.join(format!(".{file_name}.tmp"));
-        let batch = to_output_batch(e)?;
         // The summary name is in the path (Hive partition); keep it out of the file so
         // Hive-aware readers do not see it twice.
-        let batch = batch.project(&(1..batch.num_columns()).collect::<Vec<_>>())?;
+        let batches = to_output_batches(e)?
+            .into_iter()
+            .map(|b| b.project(&(1..b.num_columns()).collect::<Vec<_>>()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(schema) = batches.first().map(RecordBatch::schema) else {
+            return Err(SinkError::Internal(format!(
+                "emission of {} at {} has no batch",
+                e.summary, e.window_start_ms
+            )));
+        };
         let f = File::create(&tmp).map_err(io(&tmp))?;
         // Row groups of bounded size: the writer holds one encoded row group at a time,
         // and readers can skip groups by their statistics.
@@ -77,8 +85,8 @@ impl ParquetSink {
             path: tmp.display().to_string(),
             source,
         };
-        let w = ArrowWriter::try_new(f, batch.schema(), Some(props)).map_err(perr)?;
-        let f = encode(w, &batch, threads).map_err(perr)?;
+        let w = ArrowWriter::try_new(f, schema, Some(props)).map_err(perr)?;
+        let f = encode(w, &batches, threads).map_err(perr)?;
         f.sync_all().map_err(io(&tmp))?;
         fs::rename(&tmp, &path).map_err(io(&path))?;
         File::open(&dir)
@@ -88,19 +96,31 @@ impl ParquetSink {
     }
 }
 
-/// Writes `batch` through `w` and returns the file: with one thread as `ArrowWriter` does,
-/// else a row group at a time with its columns spread over `threads` scoped threads (same
-/// file layout and metadata, as the writer's own factory makes the column writers).
-fn encode(w: ArrowWriter<File>, batch: &RecordBatch, threads: usize) -> Result<File, ParquetError> {
-    if threads <= 1 || batch.num_columns() <= 1 {
+/// Writes `batches` through `w` and returns the file: with one thread as `ArrowWriter` does,
+/// else a row group at a time (at most [`ROW_GROUP_ROWS`] rows of one batch) with its
+/// columns spread over `threads` scoped threads (same metadata, as the writer's own factory
+/// makes the column writers).
+fn encode(
+    w: ArrowWriter<File>,
+    batches: &[RecordBatch],
+    threads: usize,
+) -> Result<File, ParquetError> {
+    let columns = batches.first().map_or(0, RecordBatch::num_columns);
+    if threads <= 1 || columns <= 1 {
         let mut w = w;
-        w.write(batch)?;
+        for b in batches {
+            w.write(b)?;
+        }
         return w.into_inner();
     }
     let (mut file, factory) = w.into_serialized_writer()?;
-    let schema = batch.schema();
-    for (group, at) in (0..batch.num_rows()).step_by(ROW_GROUP_ROWS).enumerate() {
-        let slice = batch.slice(at, ROW_GROUP_ROWS.min(batch.num_rows() - at));
+    let groups = batches.iter().flat_map(|b| {
+        (0..b.num_rows())
+            .step_by(ROW_GROUP_ROWS)
+            .map(move |at| b.slice(at, ROW_GROUP_ROWS.min(b.num_rows() - at)))
+    });
+    for (group, slice) in groups.enumerate() {
+        let schema = slice.schema();
         let mut leaves = Vec::new();
         for (array, field) in slice.columns().iter().zip(schema.fields()) {
             leaves.extend(compute_leaves(field, array)?);
@@ -183,6 +203,7 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::{ArrayRef, StringArray, UInt64Array};
+    use arrow::compute::concat_batches;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     fn emission(rows: usize) -> Emission {
@@ -201,7 +222,7 @@ mod tests {
             window_end_ms: 1_714_525_200_000,
             revision: 1,
             provisional: false,
-            batch,
+            batches: vec![batch],
             keys: vec!["src_addr".into()],
         }
     }
@@ -236,5 +257,38 @@ mod tests {
             a.iter().map(|b| b.num_rows()).sum::<usize>(),
             ROW_GROUP_ROWS + 1000
         );
+    }
+
+    /// An emission in several batches (a split window's parts) is one file with every row
+    /// in batch order, whether its columns are encoded on one thread or several.
+    #[test]
+    fn an_emission_of_several_batches_is_one_file_of_all_rows() {
+        let whole = emission(5000);
+        let b = &whole.batches[0];
+        let mut parts = whole.clone();
+        parts.batches = vec![b.slice(0, 1200), b.slice(1200, 0), b.slice(1200, 3800)];
+        let expected = b.clone();
+        for threads in [1, 3] {
+            let d = tempfile::tempdir().unwrap();
+            ParquetSink::new(&ParquetSinkConfig {
+                path: d.path().into(),
+            })
+            .write_one(&parts, threads)
+            .unwrap();
+            let (got, _) = read(&ParquetSink::file_path(
+                d.path(),
+                "traffic",
+                whole.window_start_ms,
+            ));
+            let got = concat_batches(&got[0].schema(), &got).unwrap();
+            assert_eq!(got.num_rows(), 5000, "threads = {threads}");
+            for name in ["src_addr", "bytes"] {
+                assert_eq!(
+                    got.column_by_name(name).unwrap(),
+                    expected.column_by_name(name).unwrap(),
+                    "column {name}, threads = {threads}"
+                );
+            }
+        }
     }
 }

@@ -389,7 +389,7 @@ impl Out<'_> {
                     .tick(now_ms, Mode::Continuous, false, usize::MAX)
                     .await?;
                 for e in &emissions {
-                    tracing::debug!(partition = p, summary = %e.summary, window = e.window_start_ms, revision = e.revision, rows = e.batch.num_rows(), "emitting");
+                    tracing::debug!(partition = p, summary = %e.summary, window = e.window_start_ms, revision = e.revision, rows = e.num_rows(), "emitting");
                 }
                 self.write(&emissions).await?;
             }
