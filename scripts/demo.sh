@@ -5,7 +5,8 @@
 #   3. `flowlogd query` shows the top talkers and the top services.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/flowlogd/target}"
+# The same build cache as scripts/test.sh (FLOWLOGD_CACHE, default ~/.cache/flowlogd).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${FLOWLOGD_CACHE:-$HOME/.cache/flowlogd}/target}"
 PROFILE="${FLOWLOGD_PROFILE:-dev}"              # FLOWLOGD_PROFILE=release for the fast binary
 RECORDS="${FLOWLOGD_DEMO_RECORDS:-100000}"
 
