@@ -427,11 +427,7 @@ impl Aggregator {
                 }
                 continue;
             }
-            if closed {
-                self.accounting.summary_rows +=
-                    batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-            }
-            out.push(Emission {
+            let e = Emission {
                 summary: s.name.clone(),
                 window_start_ms: start,
                 window_end_ms: start + window_ms,
@@ -439,7 +435,11 @@ impl Aggregator {
                 provisional: !closed,
                 batches,
                 keys: s.keys.clone(),
-            });
+            };
+            if closed {
+                self.accounting.summary_rows += e.num_rows() as u64;
+            }
+            out.push(e);
         }
         if mode == Mode::Continuous {
             let retention_ms = self.cfg.retention.as_millis() as i64;

@@ -78,7 +78,7 @@ pub fn emission_rows(e: &Emission) -> Result<Vec<JsonRow>, SinkError> {
             object_lines(batch, &keys, true)?,
             object_lines(batch, &metrics, false)?,
         );
-        append_rows(
+        assemble_rows(
             &mut rows,
             &split_lines(&key_text, n)?,
             &split_lines(&metric_text, n)?,
@@ -89,7 +89,7 @@ pub fn emission_rows(e: &Emission) -> Result<Vec<JsonRow>, SinkError> {
 }
 
 /// Assembles the rows of one batch from its key and metric objects.
-fn append_rows(rows: &mut Vec<JsonRow>, key_lines: &[&str], metric_lines: &[&str], tail: &str) {
+fn assemble_rows(rows: &mut Vec<JsonRow>, key_lines: &[&str], metric_lines: &[&str], tail: &str) {
     for (k, m) in key_lines.iter().zip(metric_lines) {
         let mut line = String::with_capacity(k.len() + m.len() + tail.len() + 24);
         line.push_str(r#"{"keys":"#);

@@ -20,8 +20,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use flowlogd_bus::kafka::Producer;
-use flowlogd_bus::kafka::{self, decode_partial, object_hint, BatchProducer, KafkaConfig};
+use flowlogd_bus::kafka::{
+    self, decode_partial, object_hint, BatchProducer, KafkaConfig, Producer,
+};
 use flowlogd_bus::{Emission, LedgerEntry, PartialMessage};
 use flowlogd_engine::{prepare_all, Aggregator, Checkpointer, Clock, Mode, Summaries};
 use flowlogd_formats::DeadLetter;

@@ -18,8 +18,7 @@ mod source;
 use std::str::FromStr;
 
 use anyhow::Context;
-use flowlogd_bus::kafka::Producer;
-use flowlogd_bus::kafka::{self, encode_dead_letter, KafkaConfig, Record};
+use flowlogd_bus::kafka::{self, encode_dead_letter, KafkaConfig, Producer, Record};
 use flowlogd_engine::Clock;
 use flowlogd_formats::DeadLetter;
 use tokio::sync::watch;

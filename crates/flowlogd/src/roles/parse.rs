@@ -7,8 +7,9 @@
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use flowlogd_bus::kafka::Producer;
-use flowlogd_bus::kafka::{self, decode_raw, encode_partials, object_hint, KafkaConfig, Record};
+use flowlogd_bus::kafka::{
+    self, decode_raw, encode_partials, object_hint, KafkaConfig, Producer, Record,
+};
 use flowlogd_bus::{PartialMessage, RawMessage};
 use flowlogd_engine::{prepare_all, Enricher, Partializer};
 use flowlogd_formats::{DeadLetter, ParseOptions};

@@ -14,8 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use flowlogd_bus::kafka::Producer;
-use flowlogd_bus::kafka::{self, encode_raw, KafkaConfig, Record};
+use flowlogd_bus::kafka::{self, encode_raw, KafkaConfig, Producer, Record};
 use flowlogd_bus::{channel, LedgerEntry, RawMessage};
 use flowlogd_engine::Mode;
 use futures::stream::FuturesOrdered;
