@@ -1,8 +1,8 @@
 //! Phase one: a chunk's parsed records → per-(summary, window) partial aggregates.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use arrow::array::{AsArray, Scalar, TimestampMillisecondArray};
+use arrow::array::{Array, ArrayRef, AsArray, Scalar, TimestampMillisecondArray};
 use arrow::compute::filter_record_batch;
 use arrow::compute::kernels::cmp::eq;
 use arrow::datatypes::TimestampMillisecondType;
@@ -13,11 +13,13 @@ use flowlogd_formats::{Col, ObjectStats, Parsed};
 use crate::config::EngineConfig;
 use std::sync::Arc;
 
+use datafusion::common::ScalarValue;
+
 use crate::derive::{count_windows, derive};
 use crate::enrich::{Enricher, Used};
 use crate::error::EngineError;
 use crate::orientation::Orienter;
-use crate::summary::{Summaries, PER_OBJECT_COLUMNS};
+use crate::summary::{PreparedSummary, Summaries, PER_OBJECT_COLUMNS};
 
 /// Computes partial aggregates for every configured summary.
 #[derive(Debug, Clone)]
@@ -104,16 +106,10 @@ impl Partializer {
             derived.push(d);
         }
         let mut partials = Vec::new();
+        let mut constants = HashMap::new();
         if !derived.is_empty() {
             for s in self.summaries.iter() {
-                let out =
-                    s.partial
-                        .run(derived.clone())
-                        .await
-                        .map_err(|source| EngineError::Query {
-                            summary: s.name.clone(),
-                            source,
-                        })?;
+                let out = phase_one(s, &derived, &mut constants).await?;
                 for (window_start_ms, batch) in split_by_window(&out)? {
                     partials.push(SummaryPartial {
                         summary: s.name.clone(),
@@ -133,6 +129,85 @@ impl Partializer {
             partials,
         })
     }
+}
+
+/// Runs phase one of `s` over a chunk's derived batches. Group keys with one value in the
+/// whole chunk (an object's provider, account and region, columns its format lacks) are
+/// left out of the GROUP BY and put back as constant columns, which spares hashing and
+/// comparing them for every record.
+async fn phase_one<'a>(
+    s: &'a PreparedSummary,
+    derived: &[RecordBatch],
+    constants: &mut HashMap<&'a str, Option<ScalarValue>>,
+) -> Result<Vec<RecordBatch>, EngineError> {
+    let query = |source| EngineError::Query {
+        summary: s.name.clone(),
+        source,
+    };
+    let mut omitted = 0u64;
+    let mut values = Vec::with_capacity(s.keys.len());
+    for (i, key) in s.keys.iter().enumerate() {
+        let value = match constants.get(key.as_str()) {
+            Some(v) => v.clone(),
+            None => {
+                let v = (derived.first())
+                    .and_then(|b| b.schema().index_of(key).ok())
+                    .and_then(|idx| constant(derived, idx));
+                constants.insert(key.as_str(), v.clone());
+                v
+            }
+        };
+        let value = value.filter(|_| i < 64);
+        if value.is_some() {
+            omitted |= 1 << i;
+        }
+        values.push(value);
+    }
+    let variant = match omitted {
+        0 => None,
+        _ => s.partial_without(omitted).await?,
+    };
+    let Some(variant) = variant else {
+        return s.partial.run(derived.to_vec()).await.map_err(query);
+    };
+    let out = variant.run(derived.to_vec()).await.map_err(query)?;
+    let schema = s.partial.schema();
+    out.iter()
+        .map(|b| {
+            let n = b.num_rows();
+            let mut given = b.columns().iter().cloned();
+            let mut cols: Vec<ArrayRef> = given.next().into_iter().collect();
+            for v in &values {
+                let col = match v {
+                    Some(v) => v.to_array_of_size(n).map_err(query)?,
+                    None => given.next().ok_or_else(|| {
+                        EngineError::Task("phase-one variant returned too few columns".into())
+                    })?,
+                };
+                cols.push(col);
+            }
+            cols.extend(given);
+            Ok(RecordBatch::try_new(schema.clone(), cols)?)
+        })
+        .collect()
+}
+
+/// The value of column `idx` if every row of `batches` has it (null included).
+fn constant(batches: &[RecordBatch], idx: usize) -> Option<ScalarValue> {
+    let value = batches.first()?.column(idx).slice(0, 1);
+    let null = value.is_null(0);
+    for b in batches {
+        let col = b.column(idx);
+        let same = if null {
+            col.null_count() == col.len()
+        } else {
+            col.null_count() == 0 && eq(col, &Scalar::new(&value)).ok()?.true_count() == col.len()
+        };
+        if !same {
+            return None;
+        }
+    }
+    ScalarValue::try_from_array(&value, 0).ok()
 }
 
 /// Splits partial output (window column first) into one batch per window, without the
@@ -187,5 +262,61 @@ mod tests {
         let skipped = unread(vec![traffic, SummaryConfig::traffic()]).await;
         assert!(!skipped.contains(&Col::ObjectKey));
         assert!(skipped.contains(&Col::Format));
+    }
+
+    #[tokio::test]
+    async fn keys_constant_in_a_chunk_are_left_out_of_phase_one_and_put_back() {
+        use flowlogd_formats::FlowBatchBuilder;
+        let summaries = prepare_all(&[SummaryConfig::traffic()]).await.unwrap();
+        let mut b = FlowBatchBuilder::new();
+        for i in 0..200u16 {
+            b.set_str(Col::Provider, "aws");
+            b.set_str(Col::AccountId, "111");
+            b.set_str(Col::SrcAddr, &format!("10.0.0.{}", i % 7));
+            b.set_str(Col::DstAddr, &format!("10.0.1.{}", i % 5));
+            b.set_u16(Col::DstPort, i % 3);
+            b.set_u8(Col::Protocol, 6);
+            b.set_u64(Col::Packets, u64::from(i));
+            b.set_u64(Col::Bytes, u64::from(i) * 100);
+            // Two windows.
+            let start = 1_714_521_600_000 + i64::from(i) * 30_000;
+            b.set_ts_ms(Col::Start, start);
+            b.set_ts_ms(Col::End, start + 60_000);
+            b.set_str(Col::Action, if i % 4 == 0 { "REJECT" } else { "ACCEPT" });
+            b.set_str(Col::LogStatus, "OK");
+            b.end_row();
+        }
+        let batch = b.finish();
+        let cfg = EngineConfig::default();
+        let parsed = vec![Parsed {
+            batch: batch.clone(),
+            dead_letters: vec![],
+            stats: ObjectStats::default(),
+        }];
+        let got = Partializer::new(summaries.clone(), &cfg)
+            .run("c".into(), "o".into(), parsed)
+            .await
+            .unwrap();
+        let s = &summaries[0];
+        assert_eq!(
+            s.partial_variant_count(),
+            1,
+            "no phase-one variant was used"
+        );
+        let d = derive(&batch, cfg.window_ms(), None, None).unwrap();
+        let want = split_by_window(&s.partial.run(vec![d]).await.unwrap()).unwrap();
+        let lines = |batches: Vec<RecordBatch>| {
+            let t = arrow::util::pretty::pretty_format_batches(&batches).unwrap();
+            let mut l: Vec<String> = t.to_string().lines().map(String::from).collect();
+            l.sort();
+            l
+        };
+        assert_eq!(want.len(), 2);
+        assert_eq!(got.partials.len(), 2);
+        for ((w, want), got) in want.into_iter().zip(got.partials) {
+            assert_eq!(w, got.window_start_ms);
+            assert_eq!(want.schema(), got.batch.schema());
+            assert_eq!(lines(vec![want]), lines(vec![got.batch]));
+        }
     }
 }

@@ -10,12 +10,13 @@
 //! Because partial rows never mix windows and every merge function is associative, the
 //! result is the same however records are cut into chunks or spread over processes.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::SchemaRef;
 use flowlogd_formats::{Col, COLUMNS};
 
-use crate::config::{MetricFn, SummaryConfig};
+use crate::config::{MetricConfig, MetricFn, SummaryConfig};
 use crate::derive::derived_schema;
 use crate::error::EngineError;
 use crate::prepared::PreparedQuery;
@@ -34,6 +35,7 @@ pub struct CompiledSummary {
     pub partial_sql: String,
     pub compact_sql: String,
     pub merge_sql: String,
+    config: SummaryConfig,
 }
 
 pub fn quote(ident: &str) -> String {
@@ -56,74 +58,34 @@ impl CompiledSummary {
             .collect();
         let qdistinct: Vec<String> = distinct.iter().map(|(h, _)| quote(h)).collect();
 
-        let mut partial_select = vec![quote(WINDOW_COL)];
-        partial_select.extend(qkeys.iter().cloned());
-        partial_select.extend(
-            distinct
-                .iter()
-                .map(|(h, c)| format!("{} AS {}", quote(c), quote(h))),
-        );
-        let mut partial_group = vec![quote(WINDOW_COL)];
-        partial_group.extend(qkeys.iter().cloned());
-        partial_group.extend(distinct.iter().map(|(_, c)| quote(c)));
-
         let mut compact_select: Vec<String> = qkeys.iter().chain(&qdistinct).cloned().collect();
         let compact_group = compact_select.clone();
         let mut merge_select: Vec<String> = qkeys.clone();
 
         for m in &cfg.metrics {
             let name = quote(&m.name);
-            let col = m.column.as_deref().map(quote).unwrap_or_default();
-            let (partial, merge) = match m.func {
-                MetricFn::Count => ("CAST(count(*) AS BIGINT)".to_string(), "sum"),
-                MetricFn::Flows => (
-                    "CAST(sum(CASE WHEN \"flow_state\" IS NULL OR \"flow_state\" IN ('B', 'D') \
-                     THEN 1 ELSE 0 END) AS BIGINT)"
-                        .to_string(),
-                    "sum",
-                ),
-                MetricFn::Sum => (format!("sum({col})"), "sum"),
-                MetricFn::Min => (format!("min({col})"), "min"),
-                MetricFn::Max => (format!("max({col})"), "max"),
-                MetricFn::Distinct => {
-                    merge_select.push(format!(
-                        "CAST(count(DISTINCT {}) AS BIGINT) AS {name}",
-                        quote(&hidden(&m.name))
-                    ));
-                    continue;
+            match merge_fn(m.func) {
+                Some(merge) => {
+                    compact_select.push(format!("{merge}({name}) AS {name}"));
+                    merge_select.push(format!("{merge}({name}) AS {name}"));
                 }
-            };
-            partial_select.push(format!("{partial} AS {name}"));
-            compact_select.push(format!("{merge}({name}) AS {name}"));
-            merge_select.push(format!("{merge}({name}) AS {name}"));
+                None => merge_select.push(format!(
+                    "CAST(count(DISTINCT {}) AS BIGINT) AS {name}",
+                    quote(&hidden(&m.name))
+                )),
+            }
         }
 
-        let filter = match &cfg.filter {
-            Some(f) if !f.trim().is_empty() => format!("({f}) AND "),
-            _ => String::new(),
-        };
-        let group_clause = |cols: &[String]| {
-            if cols.is_empty() {
-                String::new()
-            } else {
-                format!(" GROUP BY {}", cols.join(", "))
-            }
-        };
-        let partial_sql = format!(
-            "SELECT {} FROM flows WHERE {filter}{} IS NOT NULL{}",
-            partial_select.join(", "),
-            quote(WINDOW_COL),
-            group_clause(&partial_group)
-        );
+        let partial_sql = partial_sql(cfg, &|_| true);
         let compact_sql = format!(
             "SELECT {} FROM partials{}",
             compact_select.join(", "),
-            group_clause(&compact_group)
+            group_by(&compact_group)
         );
         let mut merge_sql = format!(
             "SELECT {} FROM partials{}",
             merge_select.join(", "),
-            group_clause(&qkeys)
+            group_by(&qkeys)
         );
         // `having` filters the merged rows only: partials and compaction keep every group,
         // so a group that crosses the threshold with a later chunk is still exact.
@@ -138,8 +100,82 @@ impl CompiledSummary {
             partial_sql,
             compact_sql,
             merge_sql,
+            config: cfg.clone(),
         }
     }
+}
+
+/// How partials of a metric merge (`None` for distinct counts, merged from hidden columns).
+fn merge_fn(func: MetricFn) -> Option<&'static str> {
+    match func {
+        MetricFn::Count | MetricFn::Flows | MetricFn::Sum => Some("sum"),
+        MetricFn::Min => Some("min"),
+        MetricFn::Max => Some("max"),
+        MetricFn::Distinct => None,
+    }
+}
+
+/// A metric's aggregate over records (phase one, and the one-phase reference).
+fn aggregate_expr(m: &MetricConfig) -> String {
+    let col = m.column.as_deref().map(quote).unwrap_or_default();
+    match m.func {
+        MetricFn::Count => "CAST(count(*) AS BIGINT)".to_string(),
+        MetricFn::Flows => {
+            "CAST(sum(CASE WHEN \"flow_state\" IS NULL OR \"flow_state\" IN ('B', 'D') \
+             THEN 1 ELSE 0 END) AS BIGINT)"
+                .to_string()
+        }
+        MetricFn::Sum => format!("sum({col})"),
+        MetricFn::Min => format!("min({col})"),
+        MetricFn::Max => format!("max({col})"),
+        MetricFn::Distinct => format!("CAST(count(DISTINCT {col}) AS BIGINT)"),
+    }
+}
+
+/// The summary's filter as the first condition of a WHERE clause (empty without one).
+fn where_filter(cfg: &SummaryConfig) -> String {
+    match &cfg.filter {
+        Some(f) if !f.trim().is_empty() => format!("({f}) AND "),
+        _ => String::new(),
+    }
+}
+
+fn group_by(cols: &[String]) -> String {
+    if cols.is_empty() {
+        String::new()
+    } else {
+        format!(" GROUP BY {}", cols.join(", "))
+    }
+}
+
+/// Phase one's SQL: the window, the group keys for which `keep(i)` holds, the hidden
+/// distinct columns, then the metrics. Keys left out are constant within the chunk and put
+/// back by the caller (see [`crate::partial`]); the window always stays, so the query
+/// keeps a GROUP BY and an empty input yields no row.
+pub(crate) fn partial_sql(cfg: &SummaryConfig, keep: &dyn Fn(usize) -> bool) -> String {
+    let keys: Vec<String> = (cfg.group_by.iter().enumerate())
+        .filter(|(i, _)| keep(*i))
+        .map(|(_, k)| quote(k))
+        .collect();
+    let mut select = vec![quote(WINDOW_COL)];
+    let mut group = select.clone();
+    select.extend(keys.iter().cloned());
+    group.extend(keys);
+    for m in cfg.metrics.iter().filter(|m| m.func == MetricFn::Distinct) {
+        let col = quote(m.column.as_deref().unwrap_or_default());
+        select.push(format!("{col} AS {}", quote(&hidden(&m.name))));
+        group.push(col);
+    }
+    for m in cfg.metrics.iter().filter(|m| m.func != MetricFn::Distinct) {
+        select.push(format!("{} AS {}", aggregate_expr(m), quote(&m.name)));
+    }
+    let filter = where_filter(cfg);
+    format!(
+        "SELECT {} FROM flows WHERE {filter}{} IS NOT NULL{}",
+        select.join(", "),
+        quote(WINDOW_COL),
+        group_by(&group)
+    )
 }
 
 /// A summary with its three queries planned, ready to run per chunk and per window.
@@ -159,6 +195,9 @@ pub struct PreparedSummary {
     pub enrich_used: crate::enrich::Used,
     /// Per-object columns (see [`PER_OBJECT_COLUMNS`]) its SQL may read.
     pub reads_per_object: Vec<Col>,
+    config: SummaryConfig,
+    /// Phase one planned without some group keys, by the mask of keys left out.
+    partial_variants: Mutex<HashMap<u64, Arc<PreparedQuery>>>,
 }
 
 /// Columns a parser fills from the object (its key, provider, format) rather than from the
@@ -215,7 +254,54 @@ impl CompiledSummary {
             compact,
             merge,
             partial_schema,
+            config: self.config.clone(),
+            partial_variants: Mutex::default(),
         })
+    }
+}
+
+/// Variants of phase one kept per summary; beyond, chunks with other constant keys use the
+/// full query (a variant is planned once per set of constant keys, and inputs of one
+/// format share a few).
+const MAX_PARTIAL_VARIANTS: usize = 32;
+
+impl PreparedSummary {
+    /// Phase one grouping by every key whose bit is clear in `omitted` (bit i: key i),
+    /// planned on first use. Its output lacks the omitted key columns.
+    pub(crate) async fn partial_without(
+        &self,
+        omitted: u64,
+    ) -> Result<Option<Arc<PreparedQuery>>, EngineError> {
+        let known = self.variants()?.get(&omitted).cloned();
+        if let Some(q) = known {
+            return Ok(Some(q));
+        }
+        if self.variants()?.len() >= MAX_PARTIAL_VARIANTS {
+            return Ok(None);
+        }
+        let sql = partial_sql(&self.config, &|i| i >= 64 || omitted & (1 << i) == 0);
+        let q = PreparedQuery::new("flows", derived_schema(), &sql)
+            .await
+            .map_err(|source| EngineError::Query {
+                summary: self.name.clone(),
+                source,
+            })?;
+        let q = Arc::new(q);
+        self.variants()?.insert(omitted, q.clone());
+        Ok(Some(q))
+    }
+
+    /// Phase-one variants planned so far.
+    pub fn partial_variant_count(&self) -> usize {
+        self.variants().map_or(0, |v| v.len())
+    }
+
+    fn variants(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<u64, Arc<PreparedQuery>>>, EngineError> {
+        self.partial_variants
+            .lock()
+            .map_err(|_| EngineError::Task("phase-one variants lock poisoned".into()))
     }
 }
 
@@ -237,21 +323,9 @@ pub fn reference_sql(cfg: &SummaryConfig, window_secs: u64) -> String {
     )];
     select.extend(cfg.group_by.iter().map(|k| quote(k)));
     for m in &cfg.metrics {
-        let col = m.column.as_deref().map(quote).unwrap_or_default();
-        let expr = match m.func {
-            MetricFn::Count => "CAST(count(*) AS BIGINT)".to_string(),
-            MetricFn::Flows => "CAST(sum(CASE WHEN \"flow_state\" IS NULL OR \"flow_state\" IN ('B', 'D') THEN 1 ELSE 0 END) AS BIGINT)".to_string(),
-            MetricFn::Sum => format!("sum({col})"),
-            MetricFn::Min => format!("min({col})"),
-            MetricFn::Max => format!("max({col})"),
-            MetricFn::Distinct => format!("CAST(count(DISTINCT {col}) AS BIGINT)"),
-        };
-        select.push(format!("{expr} AS {}", quote(&m.name)));
+        select.push(format!("{} AS {}", aggregate_expr(m), quote(&m.name)));
     }
-    let filter = match &cfg.filter {
-        Some(f) if !f.trim().is_empty() => format!("({f}) AND "),
-        _ => String::new(),
-    };
+    let filter = where_filter(cfg);
     let mut group = vec!["1".to_string()];
     group.extend(cfg.group_by.iter().map(|k| quote(k)));
     let sql = format!(
