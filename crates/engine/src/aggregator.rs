@@ -527,7 +527,7 @@ fn scatter(parts: &mut [Part], batch: &RecordBatch, keys: &[String]) -> Result<(
 /// Parts of one (window, summary) compacted and merged at once: more than one, so that a
 /// core finishing a small window's parts picks up another window's instead of idling,
 /// and few, so that only a few parts' hash tables exist at a time.
-const PARTS_AT_ONCE: usize = 2;
+pub(crate) const PARTS_AT_ONCE: usize = 2;
 
 /// Compacts and merges a (window, summary)'s parts, [`PARTS_AT_ONCE`] at a time; returns
 /// each part's compacted partials (empty unless `keep`) and the emission rows, one batch
@@ -559,7 +559,7 @@ async fn emit_parts(
 
 /// One part of [`emit_parts`]: its compacted partials (empty unless `keep`) and merged rows
 /// (none for an empty part).
-async fn emit_part(
+pub(crate) async fn emit_part(
     summaries: Summaries,
     idx: usize,
     part: Part,

@@ -27,6 +27,7 @@ pub mod detect;
 pub mod enrich;
 pub mod error;
 pub mod firstseen;
+pub mod flush;
 pub mod orientation;
 pub mod partial;
 pub mod partition;

@@ -179,18 +179,21 @@ impl Observer {
 
 /// Emissions written to every sink.
 pub fn emitted(board: &StatusBoard, emissions: &[Emission]) {
-    let m = metrics::get();
     for e in emissions {
-        let rows = e.num_rows() as u64;
-        m.revision_emitted(&e.summary, rows);
-        board.emitted(
-            &e.summary,
-            metrics::rfc3339(e.window_start_ms),
-            e.revision,
-            rows,
-            e.provisional,
-        );
+        emitted_rows(board, e, e.num_rows() as u64);
     }
+}
+
+/// An emission of `rows` rows (given in pieces, `e` is one of them).
+pub fn emitted_rows(board: &StatusBoard, e: &Emission, rows: u64) {
+    metrics::get().revision_emitted(&e.summary, rows);
+    board.emitted(
+        &e.summary,
+        metrics::rfc3339(e.window_start_ms),
+        e.revision,
+        rows,
+        e.provisional,
+    );
 }
 
 /// Writes a checkpoint, timed.

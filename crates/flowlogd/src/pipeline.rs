@@ -203,6 +203,9 @@ async fn emit(
     } else {
         usize::MAX
     };
+    if flush && opts.mode == Mode::Once {
+        flush_streamed(agg, sinks, opts).await?;
+    }
     let mut emissions = next_emissions(agg, first_seen, opts, flush, max_jobs).await?;
     while !emissions.is_empty() {
         if !flush {
@@ -225,6 +228,66 @@ async fn emit(
         emissions = next?;
     }
     write_dead(dead, agg.take_dead_letters())
+}
+
+/// A backfill's end: every (window, summary) merged a hash part at a time, each part written
+/// while the next ones merge (see [`flowlogd_engine::flush`]). What it leaves (the hidden
+/// first-seen summary) goes out through the tick path.
+async fn flush_streamed(
+    agg: &mut Aggregator,
+    sinks: &mut Vec<Box<dyn SummarySink>>,
+    opts: &Options,
+) -> anyhow::Result<()> {
+    // Two pieces queued: the writer always has the next part at hand, and at most three
+    // parts' rows are out of the engine at a time.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(flowlogd_bus::Emission, bool)>(2);
+    let mut owned = std::mem::take(sinks);
+    let board = opts.board.clone();
+    let writer = tokio::task::spawn_blocking(move || {
+        let (mut written, mut rows) = (Ok(()), 0);
+        while let Some((piece, last)) = rx.blocking_recv() {
+            // After a failure the rest is drained unwritten: the run fails with the error.
+            if written.is_ok() {
+                written = write_piece(&mut owned, &piece, last);
+                rows += piece.num_rows() as u64;
+                if last {
+                    observe::emitted_rows(&board, &piece, std::mem::take(&mut rows));
+                }
+            }
+        }
+        (owned, written)
+    });
+    let merged = async {
+        while let Some(mut job) = agg.take_flush_job() {
+            let mut rows = 0;
+            while let Some((piece, last)) = job.next_piece().await? {
+                rows += piece.num_rows() as u64;
+                if tx.send((piece, last)).await.is_err() {
+                    break;
+                }
+            }
+            agg.count_flushed(rows);
+        }
+        drop(tx);
+        anyhow::Ok(())
+    }
+    .await;
+    let (owned, written) = writer.await.context("summary writer")?;
+    *sinks = owned;
+    written?;
+    merged
+}
+
+fn write_piece(
+    sinks: &mut [Box<dyn SummarySink>],
+    piece: &flowlogd_bus::Emission,
+    last: bool,
+) -> anyhow::Result<()> {
+    for s in sinks.iter_mut() {
+        s.write_piece(piece, last)
+            .with_context(|| format!("writing summaries to the {} sink", s.name()))?;
+    }
+    Ok(())
 }
 
 /// The next emissions of a tick (a slice of `max_jobs` when flushing), after writing the

@@ -18,12 +18,8 @@ pub const HEADER_COLUMNS: [&str; 5] = [
     "provisional",
 ];
 
-/// One output batch per batch of the emission.
-pub fn to_output_batches(e: &Emission) -> Result<Vec<RecordBatch>, ArrowError> {
-    e.batches.iter().map(|b| to_output_batch(e, b)).collect()
-}
-
-fn to_output_batch(e: &Emission, batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+/// The output rows of `batch`, one of the emission's batches.
+pub fn to_output_batch(e: &Emission, batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
     let n = batch.num_rows();
     let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
     let mut fields = vec![

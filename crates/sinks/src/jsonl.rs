@@ -161,11 +161,27 @@ impl SummarySink for JsonlSink {
     /// JSON objects take many times the memory of the Arrow batch.
     fn write(&mut self, emissions: &[Emission]) -> Result<(), SinkError> {
         for e in emissions {
-            for slice in e.slices(SLICE_ROWS) {
-                self.append_rows(&emission_rows(&slice)?)?;
-            }
+            self.append_emission(e)?;
         }
         self.out.sync()
+    }
+
+    /// Lines of a piece are appended at once and synced with the last piece.
+    fn write_piece(&mut self, piece: &Emission, last: bool) -> Result<(), SinkError> {
+        self.append_emission(piece)?;
+        if last {
+            self.out.sync()?;
+        }
+        Ok(())
+    }
+}
+
+impl JsonlSink {
+    fn append_emission(&mut self, e: &Emission) -> Result<(), SinkError> {
+        for slice in e.slices(SLICE_ROWS) {
+            self.append_rows(&emission_rows(&slice)?)?;
+        }
+        Ok(())
     }
 }
 

@@ -37,4 +37,14 @@ pub trait SummarySink: Send {
     fn name(&self) -> &str;
     /// Writes emissions durably before returning (the engine checkpoints after this).
     fn write(&mut self, emissions: &[Emission]) -> Result<(), SinkError>;
+
+    /// Writes one piece of an emission given in pieces (a backfill's flush gives a window a
+    /// hash part at a time), `last` marking its final piece, after which the emission is
+    /// durable. Pieces of one emission come in a row, each with at least one batch. By
+    /// default every piece is written as an emission of its own: right for sinks whose
+    /// consumers take rows one by one; sinks that write one unit per emission override it.
+    fn write_piece(&mut self, piece: &Emission, last: bool) -> Result<(), SinkError> {
+        let _ = last;
+        self.write(std::slice::from_ref(piece))
+    }
 }

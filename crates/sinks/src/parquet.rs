@@ -10,14 +10,17 @@ use std::path::{Path, PathBuf};
 
 use arrow::record_batch::RecordBatch;
 use flowlogd_bus::Emission;
-use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk};
+use parquet::arrow::arrow_writer::{
+    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory,
+};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
 use serde::{Deserialize, Serialize};
 
-use crate::emission::to_output_batches;
+use crate::emission::to_output_batch;
 use crate::error::{io, SinkError};
 use crate::SummarySink;
 
@@ -34,12 +37,24 @@ pub struct ParquetSinkConfig {
 
 pub struct ParquetSink {
     root: PathBuf,
+    /// The file of an emission given in pieces, until its last piece.
+    open: Option<OpenFile>,
+}
+
+/// A (summary, window) file being written under its temporary name.
+struct OpenFile {
+    emission: (String, i64, u32),
+    tmp: PathBuf,
+    path: PathBuf,
+    dir: PathBuf,
+    encoder: Encoder,
 }
 
 impl ParquetSink {
     pub fn new(cfg: &ParquetSinkConfig) -> Self {
         Self {
             root: cfg.path.clone(),
+            open: None,
         }
     }
 
@@ -51,29 +66,34 @@ impl ParquetSink {
             .join(t.format("hour=%H").to_string())
             .join(format!("{summary}-{}.parquet", t.format("%Y%m%dT%H%M")))
     }
+}
 
-    /// Writes one (summary, window) file, encoding its columns on `threads` threads.
-    fn write_one(&self, e: &Emission, threads: usize) -> Result<(), SinkError> {
-        let path = Self::file_path(&self.root, &e.summary, e.window_start_ms);
-        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+/// Writes one (summary, window) file under `root`, encoding its columns on `threads` threads.
+fn write_one(root: &Path, e: &Emission, threads: usize) -> Result<(), SinkError> {
+    let mut file = OpenFile::create(root, e, threads)?;
+    file.append(e)?;
+    file.finish()
+}
+
+impl OpenFile {
+    /// Starts the file of `e` under a temporary name (its schema from `e`'s first batch).
+    fn create(root: &Path, e: &Emission, threads: usize) -> Result<Self, SinkError> {
+        let path = ParquetSink::file_path(root, &e.summary, e.window_start_ms);
+        let dir = path.parent().unwrap_or(root).to_path_buf();
         fs::create_dir_all(&dir).map_err(io(&dir))?;
         let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let tmp = dir.join(format!(".{file_name}.tmp"));
-        // The summary name is in the path (Hive partition); keep it out of the file so
-        // Hive-aware readers do not see it twice.
-        let batches = to_output_batches(e)?
-            .into_iter()
-            .map(|b| b.project(&(1..b.num_columns()).collect::<Vec<_>>()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let Some(schema) = batches.first().map(RecordBatch::schema) else {
+        let Some(first) = e.batches.first() else {
             return Err(SinkError::Internal(format!(
                 "emission of {} at {} has no batch",
                 e.summary, e.window_start_ms
             )));
         };
+        let schema = file_batch(e, first)?.schema();
+        let columns = schema.fields().len();
         let f = File::create(&tmp).map_err(io(&tmp))?;
         // Row groups of bounded size: the writer holds one encoded row group at a time,
         // and readers can skip groups by their statistics.
@@ -81,85 +101,148 @@ impl ParquetSink {
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .build();
-        let perr = |source| SinkError::Parquet {
-            path: tmp.display().to_string(),
-            source,
-        };
-        let w = ArrowWriter::try_new(f, schema, Some(props)).map_err(perr)?;
-        let f = encode(w, &batches, threads).map_err(perr)?;
-        f.sync_all().map_err(io(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io(&path))?;
-        File::open(&dir)
+        let w = ArrowWriter::try_new(f, schema, Some(props)).map_err(parquet_err(&tmp))?;
+        Ok(Self {
+            emission: (e.summary.clone(), e.window_start_ms, e.revision),
+            encoder: Encoder::new(w, threads, columns).map_err(parquet_err(&tmp))?,
+            tmp,
+            path,
+            dir,
+        })
+    }
+
+    fn append(&mut self, e: &Emission) -> Result<(), SinkError> {
+        for b in &e.batches {
+            let b = file_batch(e, b)?;
+            self.encoder.write(&b).map_err(parquet_err(&self.tmp))?;
+        }
+        Ok(())
+    }
+
+    /// Completes the file, syncs it and renames it over the previous revision.
+    fn finish(self) -> Result<(), SinkError> {
+        let f = self.encoder.finish().map_err(parquet_err(&self.tmp))?;
+        f.sync_all().map_err(io(&self.tmp))?;
+        fs::rename(&self.tmp, &self.path).map_err(io(&self.path))?;
+        File::open(&self.dir)
             .and_then(|d| d.sync_all())
-            .map_err(io(&dir))?;
+            .map_err(io(&self.dir))?;
         Ok(())
     }
 }
 
-/// Writes `batches` through `w` and returns the file: with one thread as `ArrowWriter` does,
-/// else a row group at a time (at most [`ROW_GROUP_ROWS`] rows of one batch) with its
-/// columns spread over `threads` scoped threads (same metadata, as the writer's own factory
-/// makes the column writers).
-fn encode(
-    w: ArrowWriter<File>,
-    batches: &[RecordBatch],
+/// An output batch as stored: the summary name is in the path (Hive partition), so it is
+/// kept out of the file, lest Hive-aware readers see it twice.
+fn file_batch(e: &Emission, batch: &RecordBatch) -> Result<RecordBatch, SinkError> {
+    let b = to_output_batch(e, batch)?;
+    Ok(b.project(&(1..b.num_columns()).collect::<Vec<_>>())?)
+}
+
+fn parquet_err(path: &Path) -> impl Fn(ParquetError) -> SinkError + '_ {
+    move |source| SinkError::Parquet {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Encodes batches into a file: with one thread as `ArrowWriter` does, else a row group at a
+/// time (at most [`ROW_GROUP_ROWS`] rows of one batch) with its columns spread over
+/// `threads` scoped threads (same metadata, as the writer's own factory makes the column
+/// writers).
+enum Encoder {
+    Plain(ArrowWriter<File>),
+    Columns {
+        file: SerializedFileWriter<File>,
+        factory: ArrowRowGroupWriterFactory,
+        groups: usize,
+        threads: usize,
+    },
+}
+
+impl Encoder {
+    fn new(w: ArrowWriter<File>, threads: usize, columns: usize) -> Result<Self, ParquetError> {
+        if threads <= 1 || columns <= 1 {
+            return Ok(Self::Plain(w));
+        }
+        let (file, factory) = w.into_serialized_writer()?;
+        Ok(Self::Columns {
+            file,
+            factory,
+            groups: 0,
+            threads,
+        })
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), ParquetError> {
+        let (file, factory, groups, threads) = match self {
+            Self::Plain(w) => return w.write(batch),
+            Self::Columns {
+                file,
+                factory,
+                groups,
+                threads,
+            } => (file, factory, groups, *threads),
+        };
+        for at in (0..batch.num_rows()).step_by(ROW_GROUP_ROWS) {
+            let slice = batch.slice(at, ROW_GROUP_ROWS.min(batch.num_rows() - at));
+            let chunks = encode_columns(&slice, factory.create_column_writers(*groups)?, threads)?;
+            *groups += 1;
+            let mut row_group = file.next_row_group()?;
+            for chunk in chunks {
+                chunk.append_to_row_group(&mut row_group)?;
+            }
+            row_group.close()?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<File, ParquetError> {
+        match self {
+            Self::Plain(w) => w.into_inner(),
+            Self::Columns { file, .. } => file.into_inner(),
+        }
+    }
+}
+
+/// The column chunks of one row group, in column order, encoded on `threads` threads.
+fn encode_columns(
+    slice: &RecordBatch,
+    writers: Vec<ArrowColumnWriter>,
     threads: usize,
-) -> Result<File, ParquetError> {
-    let columns = batches.first().map_or(0, RecordBatch::num_columns);
-    if threads <= 1 || columns <= 1 {
-        let mut w = w;
-        for b in batches {
-            w.write(b)?;
-        }
-        return w.into_inner();
+) -> Result<Vec<ArrowColumnChunk>, ParquetError> {
+    let schema = slice.schema();
+    let mut leaves = Vec::new();
+    for (array, field) in slice.columns().iter().zip(schema.fields()) {
+        leaves.extend(compute_leaves(field, array)?);
     }
-    let (mut file, factory) = w.into_serialized_writer()?;
-    let groups = batches.iter().flat_map(|b| {
-        (0..b.num_rows())
-            .step_by(ROW_GROUP_ROWS)
-            .map(move |at| b.slice(at, ROW_GROUP_ROWS.min(b.num_rows() - at)))
-    });
-    for (group, slice) in groups.enumerate() {
-        let schema = slice.schema();
-        let mut leaves = Vec::new();
-        for (array, field) in slice.columns().iter().zip(schema.fields()) {
-            leaves.extend(compute_leaves(field, array)?);
-        }
-        let mut jobs: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
-        let writers = factory.create_column_writers(group)?;
-        for (i, job) in writers.into_iter().zip(leaves).enumerate() {
-            jobs[i % threads].push((i, job));
-        }
-        let mut chunks: Vec<(usize, ArrowColumnChunk)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = jobs
-                .into_iter()
-                .map(|job| {
-                    scope.spawn(move || {
-                        job.into_iter()
-                            .map(|(i, (mut writer, leaf))| {
-                                writer.write(&leaf)?;
-                                Ok((i, writer.close()?))
-                            })
-                            .collect::<Result<Vec<_>, ParquetError>>()
-                    })
+    let mut jobs: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, job) in writers.into_iter().zip(leaves).enumerate() {
+        jobs[i % threads].push((i, job));
+    }
+    let mut chunks: Vec<(usize, ArrowColumnChunk)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .into_iter()
+            .map(|job| {
+                scope.spawn(move || {
+                    job.into_iter()
+                        .map(|(i, (mut writer, leaf))| {
+                            writer.write(&leaf)?;
+                            Ok((i, writer.close()?))
+                        })
+                        .collect::<Result<Vec<_>, ParquetError>>()
                 })
-                .collect();
-            handles.into_iter().try_fold(Vec::new(), |mut all, h| {
-                let done = h.join().map_err(|_| {
-                    ParquetError::General("a Parquet column encoder panicked".into())
-                })??;
-                all.extend(done);
-                Ok::<_, ParquetError>(all)
             })
-        })?;
-        chunks.sort_by_key(|(i, _)| *i);
-        let mut row_group = file.next_row_group()?;
-        for (_, chunk) in chunks {
-            chunk.append_to_row_group(&mut row_group)?;
-        }
-        row_group.close()?;
-    }
-    file.into_inner()
+            .collect();
+        handles.into_iter().try_fold(Vec::new(), |mut all, h| {
+            let done = h
+                .join()
+                .map_err(|_| ParquetError::General("a Parquet column encoder panicked".into()))??;
+            all.extend(done);
+            Ok::<_, ParquetError>(all)
+        })
+    })?;
+    chunks.sort_by_key(|(i, _)| *i);
+    Ok(chunks.into_iter().map(|(_, c)| c).collect())
 }
 
 impl SummarySink for ParquetSink {
@@ -177,14 +260,18 @@ impl SummarySink for ParquetSink {
             .unwrap_or(1);
         let threads = cores.min(emissions.len());
         if threads <= 1 {
-            return emissions.iter().try_for_each(|e| self.write_one(e, cores));
+            return emissions
+                .iter()
+                .try_for_each(|e| write_one(&self.root, e, cores));
         }
         let per_thread = emissions.len().div_ceil(threads);
-        let this = &*self;
+        let root = self.root.as_path();
         std::thread::scope(|scope| {
             let handles: Vec<_> = emissions
                 .chunks(per_thread)
-                .map(|part| scope.spawn(move || part.iter().try_for_each(|e| this.write_one(e, 1))))
+                .map(|part| {
+                    scope.spawn(move || part.iter().try_for_each(|e| write_one(root, e, 1)))
+                })
                 .collect();
             handles.into_iter().try_for_each(|h| {
                 h.join().unwrap_or_else(|_| {
@@ -194,6 +281,32 @@ impl SummarySink for ParquetSink {
                 })
             })
         })
+    }
+
+    /// Pieces go into one file (a row group or more per piece), renamed into place with
+    /// the last, so readers never see a window's file without all its rows.
+    fn write_piece(&mut self, piece: &Emission, last: bool) -> Result<(), SinkError> {
+        let id = (piece.summary.clone(), piece.window_start_ms, piece.revision);
+        let mut file = match self.open.take() {
+            Some(f) if f.emission == id => f,
+            Some(f) => {
+                return Err(SinkError::Internal(format!(
+                    "a piece of {} at {} came before the last piece of {} at {}",
+                    piece.summary, piece.window_start_ms, f.emission.0, f.emission.1
+                )))
+            }
+            None => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                OpenFile::create(&self.root, piece, cores)?
+            }
+        };
+        file.append(piece)?;
+        if last {
+            file.finish()
+        } else {
+            self.open = Some(file);
+            Ok(())
+        }
     }
 }
 
@@ -239,13 +352,8 @@ mod tests {
     fn parallel_column_encoding_equals_the_plain_writer() {
         let e = emission(ROW_GROUP_ROWS + 1000);
         let (one, many) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let sink = |d: &tempfile::TempDir| {
-            ParquetSink::new(&ParquetSinkConfig {
-                path: d.path().into(),
-            })
-        };
-        sink(&one).write_one(&e, 1).unwrap();
-        sink(&many).write_one(&e, 3).unwrap();
+        write_one(one.path(), &e, 1).unwrap();
+        write_one(many.path(), &e, 3).unwrap();
         let path =
             |d: &tempfile::TempDir| ParquetSink::file_path(d.path(), "traffic", e.window_start_ms);
         let (a, groups_a) = read(&path(&one));
@@ -270,11 +378,7 @@ mod tests {
         let expected = b.clone();
         for threads in [1, 3] {
             let d = tempfile::tempdir().unwrap();
-            ParquetSink::new(&ParquetSinkConfig {
-                path: d.path().into(),
-            })
-            .write_one(&parts, threads)
-            .unwrap();
+            write_one(d.path(), &parts, threads).unwrap();
             let (got, _) = read(&ParquetSink::file_path(
                 d.path(),
                 "traffic",
@@ -290,5 +394,40 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// An emission given in pieces is one file, the same as written at once, and appears
+    /// only with its last piece; a piece of another emission before that is refused.
+    #[test]
+    fn pieces_of_an_emission_are_one_file_that_appears_with_the_last() {
+        let whole = emission(5000);
+        let b = &whole.batches[0];
+        let piece = |at: usize, len: usize| {
+            let mut p = whole.clone();
+            p.batches = vec![b.slice(at, len)];
+            p
+        };
+        let (streamed, at_once) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut sink = ParquetSink::new(&ParquetSinkConfig {
+            path: streamed.path().into(),
+        });
+        let path = ParquetSink::file_path(streamed.path(), "traffic", whole.window_start_ms);
+        sink.write_piece(&piece(0, 1200), false).unwrap();
+        sink.write_piece(&piece(1200, 0), false).unwrap();
+        assert!(!path.exists(), "the file appeared before its last piece");
+        let mut other = piece(0, 10);
+        other.window_start_ms += 3_600_000;
+        assert!(sink.write_piece(&other, true).is_err());
+        sink.write_piece(&piece(0, 1200), false).unwrap();
+        sink.write_piece(&piece(1200, 3800), true).unwrap();
+        write_one(at_once.path(), &whole, 1).unwrap();
+        let (got, _) = read(&path);
+        let (want, _) = read(&ParquetSink::file_path(
+            at_once.path(),
+            "traffic",
+            whole.window_start_ms,
+        ));
+        let concat = |b: Vec<RecordBatch>| concat_batches(&b[0].schema(), &b).unwrap();
+        assert_eq!(concat(got), concat(want));
     }
 }
