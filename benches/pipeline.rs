@@ -11,7 +11,8 @@
 //! shared machine drift by ±15–25 %, and a pair measured back to back shares the drift.
 //! Needs a Python with `duckdb` (`FLOWLOGD_PYTHON`, default: the test venv under
 //! `~/.cache/flowlogd/emulators/venv`). Prints records/s per core, CPU seconds and peak RSS of
-//! each process (sampled from /proc every 20 ms).
+//! each process (sampled from /proc every 20 ms). Both write Snappy-compressed Parquet,
+//! DuckDB's default (flowlogd's default is zstd: smaller files, more CPU).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -147,7 +148,7 @@ fn flowlogd(
     std::fs::write(
         &cfg,
         format!(
-            "state_dir = \"{o}/state\"\n{summaries}\n[engine]\nparallelism = {threads}\n[[sources.local]]\npath = \"{i}\"\n[sinks.parquet]\npath = \"{o}/parquet\"\n",
+            "state_dir = \"{o}/state\"\n{summaries}\n[engine]\nparallelism = {threads}\n[[sources.local]]\npath = \"{i}\"\n[sinks.parquet]\npath = \"{o}/parquet\"\ncompression = \"snappy\"\n",
             i = input.display(),
             o = out.display()
         ),

@@ -148,6 +148,7 @@ impl Config {
             sinks: SinksConfig {
                 parquet: Some(ParquetSinkConfig {
                     path: output.join("parquet"),
+                    compression: Default::default(),
                 }),
                 jsonl: Some(JsonlSinkConfig {
                     path: output.join("summaries.jsonl"),

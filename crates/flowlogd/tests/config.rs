@@ -78,6 +78,22 @@ fn unknown_keys_are_errors_with_the_expected_ones() {
 }
 
 #[test]
+fn parquet_compression_is_one_of_the_named_codecs() {
+    let sink = |c: &str| {
+        format!("[[sources.local]]\npath = \"in\"\n[sinks.parquet]\npath = \"p\"\ncompression = \"{c}\"\n")
+    };
+    assert_eq!(validate(&sink("snappy")).0, 0);
+    let (code, err) = validate(&sink("gzip"));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("compression")
+            && err.contains("unknown variant `gzip`")
+            && err.contains("`snappy`"),
+        "{err}"
+    );
+}
+
+#[test]
 fn bad_filter_sql_is_caught_before_running() {
     let (code, err) = validate(
         "[[summaries]]\nname = \"x\"\ngroup_by = [\"src_addr\"]\nfilter = \"nosuch > 1\"\nmetrics = [{ name = \"n\", fn = \"count\" }]\n[[sources.local]]\npath = \"in\"\n[sinks.jsonl]\npath = \"o.jsonl\"\n",

@@ -34,10 +34,37 @@ const ROW_GROUP_ROWS: usize = 128 * 1024;
 pub struct ParquetSinkConfig {
     /// Root directory of the Hive layout.
     pub path: PathBuf,
+    /// Column compression: `zstd` (default: smallest files), `snappy` or `lz4` (faster to
+    /// write and read), `none`.
+    #[serde(default)]
+    pub compression: ParquetCompression,
+}
+
+/// `sinks.parquet.compression`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParquetCompression {
+    #[default]
+    Zstd,
+    Snappy,
+    Lz4,
+    None,
+}
+
+impl ParquetCompression {
+    fn codec(self) -> Compression {
+        match self {
+            Self::Zstd => Compression::ZSTD(ZstdLevel::default()),
+            Self::Snappy => Compression::SNAPPY,
+            Self::Lz4 => Compression::LZ4_RAW,
+            Self::None => Compression::UNCOMPRESSED,
+        }
+    }
 }
 
 pub struct ParquetSink {
     root: PathBuf,
+    compression: Compression,
     /// The file of an emission given in pieces, until its last piece.
     open: Option<OpenFile>,
 }
@@ -55,6 +82,7 @@ impl ParquetSink {
     pub fn new(cfg: &ParquetSinkConfig) -> Self {
         Self {
             root: cfg.path.clone(),
+            compression: cfg.compression.codec(),
             open: None,
         }
     }
@@ -70,15 +98,25 @@ impl ParquetSink {
 }
 
 /// Writes one (summary, window) file under `root`, encoding its columns on `threads` threads.
-fn write_one(root: &Path, e: &Emission, threads: usize) -> Result<(), SinkError> {
-    let mut file = OpenFile::create(root, e, threads)?;
+fn write_one(
+    root: &Path,
+    compression: Compression,
+    e: &Emission,
+    threads: usize,
+) -> Result<(), SinkError> {
+    let mut file = OpenFile::create(root, compression, e, threads)?;
     file.append(e)?;
     file.finish()
 }
 
 impl OpenFile {
     /// Starts the file of `e` under a temporary name (its schema from `e`'s first batch).
-    fn create(root: &Path, e: &Emission, threads: usize) -> Result<Self, SinkError> {
+    fn create(
+        root: &Path,
+        compression: Compression,
+        e: &Emission,
+        threads: usize,
+    ) -> Result<Self, SinkError> {
         let path = ParquetSink::file_path(root, &e.summary, e.window_start_ms);
         let dir = path.parent().unwrap_or(root).to_path_buf();
         fs::create_dir_all(&dir).map_err(io(&dir))?;
@@ -99,7 +137,7 @@ impl OpenFile {
         // Row groups of bounded size: the writer holds one encoded row group at a time,
         // and readers can skip groups by their statistics.
         let mut props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_compression(compression)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
         // Metrics (sums, counts, first and last times) rarely repeat: a dictionary of them
         // only costs a hash lookup per value before the writer falls back to plain
@@ -273,15 +311,18 @@ impl SummarySink for ParquetSink {
         if threads <= 1 {
             return emissions
                 .iter()
-                .try_for_each(|e| write_one(&self.root, e, cores));
+                .try_for_each(|e| write_one(&self.root, self.compression, e, cores));
         }
         let per_thread = emissions.len().div_ceil(threads);
-        let root = self.root.as_path();
+        let (root, compression) = (self.root.as_path(), self.compression);
         std::thread::scope(|scope| {
             let handles: Vec<_> = emissions
                 .chunks(per_thread)
                 .map(|part| {
-                    scope.spawn(move || part.iter().try_for_each(|e| write_one(root, e, 1)))
+                    scope.spawn(move || {
+                        part.iter()
+                            .try_for_each(|e| write_one(root, compression, e, 1))
+                    })
                 })
                 .collect();
             handles.into_iter().try_for_each(|h| {
@@ -308,7 +349,7 @@ impl SummarySink for ParquetSink {
             }
             None => {
                 let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-                OpenFile::create(&self.root, piece, cores)?
+                OpenFile::create(&self.root, self.compression, piece, cores)?
             }
         };
         file.append(piece)?;
@@ -363,8 +404,8 @@ mod tests {
     fn parallel_column_encoding_equals_the_plain_writer() {
         let e = emission(ROW_GROUP_ROWS + 1000);
         let (one, many) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        write_one(one.path(), &e, 1).unwrap();
-        write_one(many.path(), &e, 3).unwrap();
+        write_one(one.path(), ParquetCompression::Zstd.codec(), &e, 1).unwrap();
+        write_one(many.path(), ParquetCompression::Zstd.codec(), &e, 3).unwrap();
         let path =
             |d: &tempfile::TempDir| ParquetSink::file_path(d.path(), "traffic", e.window_start_ms);
         let (a, groups_a) = read(&path(&one));
@@ -389,7 +430,7 @@ mod tests {
         let expected = b.clone();
         for threads in [1, 3] {
             let d = tempfile::tempdir().unwrap();
-            write_one(d.path(), &parts, threads).unwrap();
+            write_one(d.path(), ParquetCompression::Zstd.codec(), &parts, threads).unwrap();
             let (got, _) = read(&ParquetSink::file_path(
                 d.path(),
                 "traffic",
@@ -421,6 +462,7 @@ mod tests {
         let (streamed, at_once) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let mut sink = ParquetSink::new(&ParquetSinkConfig {
             path: streamed.path().into(),
+            compression: ParquetCompression::Zstd,
         });
         let path = ParquetSink::file_path(streamed.path(), "traffic", whole.window_start_ms);
         sink.write_piece(&piece(0, 1200), false).unwrap();
@@ -431,7 +473,7 @@ mod tests {
         assert!(sink.write_piece(&other, true).is_err());
         sink.write_piece(&piece(0, 1200), false).unwrap();
         sink.write_piece(&piece(1200, 3800), true).unwrap();
-        write_one(at_once.path(), &whole, 1).unwrap();
+        write_one(at_once.path(), ParquetCompression::Zstd.codec(), &whole, 1).unwrap();
         let (got, _) = read(&path);
         let (want, _) = read(&ParquetSink::file_path(
             at_once.path(),
