@@ -335,8 +335,10 @@ impl SummarySink for ParquetSink {
         })
     }
 
-    /// Pieces go into one file (a row group or more per piece), renamed into place with
-    /// the last, so readers never see a window's file without all its rows.
+    /// Pieces go into one file, renamed into place with the last, so readers never see a
+    /// window's file without all its rows. One encoding thread: the next parts merge on the
+    /// other cores meanwhile (encoding each piece's columns in parallel, with a join per
+    /// piece, left the cores half idle), and row groups fill up across pieces.
     fn write_piece(&mut self, piece: &Emission, last: bool) -> Result<(), SinkError> {
         let id = (piece.summary.clone(), piece.window_start_ms, piece.revision);
         let mut file = match self.open.take() {
@@ -348,8 +350,7 @@ impl SummarySink for ParquetSink {
                 )))
             }
             None => {
-                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-                OpenFile::create(&self.root, self.compression, piece, cores)?
+                OpenFile::create(&self.root, self.compression, piece, 1)?
             }
         };
         file.append(piece)?;
