@@ -349,9 +349,7 @@ impl SummarySink for ParquetSink {
                     piece.summary, piece.window_start_ms, f.emission.0, f.emission.1
                 )))
             }
-            None => {
-                OpenFile::create(&self.root, self.compression, piece, 1)?
-            }
+            None => OpenFile::create(&self.root, self.compression, piece, 1)?,
         };
         file.append(piece)?;
         if last {
