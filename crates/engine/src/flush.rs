@@ -29,11 +29,6 @@ pub struct FlushJob {
 }
 
 impl FlushJob {
-    /// The emission's summary, window and revision (without rows).
-    pub fn header(&self) -> &Emission {
-        &self.header
-    }
-
     /// The next piece (one part's rows, an empty batch for an empty part) and whether it is
     /// the last; `None` once every part was given.
     pub async fn next_piece(&mut self) -> Result<Option<(Emission, bool)>, EngineError> {
