@@ -6,6 +6,7 @@
 //! cargo build --release -p flowlogd
 //! cargo bench -p flowlogd-benches --bench pipeline -- --records 5000000 --scale 4 --repeat 3
 //! ```
+//! `--chunk-mib N` sets the local source's `max_chunk_bytes` (default: flowlogd's, 1 MiB).
 //! `--repeat N` runs flowlogd (`traffic`) and DuckDB N times each, in alternation, and reports
 //! the median run of each and the median of the paired wall-time ratios: single runs on a
 //! shared machine drift by ±15–25 %, and a pair measured back to back shares the drift.
@@ -25,6 +26,8 @@ struct Args {
     scale: u64,
     threads: usize,
     repeat: usize,
+    /// `sources.local.max_chunk_bytes` in MiB; `None` keeps flowlogd's default.
+    chunk_mib: Option<u64>,
 }
 
 fn args() -> Result<Args> {
@@ -38,6 +41,7 @@ fn args() -> Result<Args> {
             .map(|n| n.get())
             .unwrap_or(2),
         repeat: 1,
+        chunk_mib: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -47,9 +51,10 @@ fn args() -> Result<Args> {
             "--scale" => a.scale = val()?.parse()?,
             "--threads" => a.threads = val()?.parse()?,
             "--repeat" => a.repeat = val()?.parse::<usize>()?.max(1),
+            "--chunk-mib" => a.chunk_mib = Some(val()?.parse::<u64>()?.max(1)),
             "--bench" => {}
             other => {
-                bail!("unknown flag {other} (use --records N --scale K --threads T --repeat N)")
+                bail!("unknown flag {other} (use --records N --scale K --threads T --repeat N --chunk-mib N)")
             }
         }
     }
@@ -139,16 +144,20 @@ fn flowlogd(
     input: &Path,
     out: &Path,
     threads: usize,
+    chunk_mib: Option<u64>,
     traffic_only: bool,
 ) -> Result<Measured> {
     let _ = std::fs::remove_dir_all(out);
     std::fs::create_dir_all(out)?;
     let cfg = out.join("bench.toml");
     let summaries = if traffic_only { TRAFFIC_ONLY } else { "" };
+    let chunk = chunk_mib.map_or(String::new(), |m| {
+        format!("max_chunk_bytes = {}\n", m << 20)
+    });
     std::fs::write(
         &cfg,
         format!(
-            "state_dir = \"{o}/state\"\n{summaries}\n[engine]\nparallelism = {threads}\n[[sources.local]]\npath = \"{i}\"\n[sinks.parquet]\npath = \"{o}/parquet\"\ncompression = \"snappy\"\n",
+            "state_dir = \"{o}/state\"\n{summaries}\n[engine]\nparallelism = {threads}\n[[sources.local]]\npath = \"{i}\"\n{chunk}[sinks.parquet]\npath = \"{o}/parquet\"\ncompression = \"snappy\"\n",
             i = input.display(),
             o = out.display()
         ),
@@ -220,9 +229,11 @@ fn main() -> Result<()> {
         .map(|s| s.success())
         .unwrap_or(false);
     println!(
-        "threads: {}, flowlogd: {}, duckdb: {}",
+        "threads: {}, flowlogd: {} (chunks: {}), duckdb: {}",
         a.threads,
         bin.display(),
+        a.chunk_mib
+            .map_or("default size".into(), |m| format!("{m} MiB")),
         if have_duck { &py } else { "not available" }
     );
     println!();
@@ -250,7 +261,14 @@ fn main() -> Result<()> {
         };
         let (mut ours, mut duck, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..a.repeat {
-            let m = flowlogd(&bin, &input, &out.join("flowlogd"), a.threads, true)?;
+            let m = flowlogd(
+                &bin,
+                &input,
+                &out.join("flowlogd"),
+                a.threads,
+                a.chunk_mib,
+                true,
+            )?;
             if have_duck {
                 let d = duckdb(&py, &input, &out.join("duckdb"), a.threads)?;
                 ratios.push(d.wall / m.wall);
@@ -261,7 +279,14 @@ fn main() -> Result<()> {
         let m = median_run(ours);
         let rows = flowlogd_benches::accounting_value(&m.stdout, "summary_rows");
         row("flowlogd", "traffic", &m, &rows);
-        let m = flowlogd(&bin, &input, &out.join("flowlogd3"), a.threads, false)?;
+        let m = flowlogd(
+            &bin,
+            &input,
+            &out.join("flowlogd3"),
+            a.threads,
+            a.chunk_mib,
+            false,
+        )?;
         let rows = flowlogd_benches::accounting_value(&m.stdout, "summary_rows");
         row(
             "flowlogd",
