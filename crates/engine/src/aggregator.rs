@@ -8,7 +8,7 @@ use flowlogd_bus::{ChunkPartials, Emission, LedgerEntry, PartialMessage};
 use flowlogd_formats::DeadLetter;
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::accounting::Accounting;
 use crate::checkpoint::{io_err, write_ipc};
@@ -154,41 +154,63 @@ impl Aggregator {
         let mut total: usize = all.iter().map(|x| x.0).sum();
         all.sort();
         let summaries = self.summaries.clone();
+        let split_rows = self.cfg.state_split_rows;
         while total > budget {
             let Some((bytes, start, name, idx)) = all.pop() else {
                 break;
             };
-            let (Some(s), Some(part)) = (
+            let (Some(s), Some(st)) = (
                 summaries.iter().find(|s| s.name == name),
                 self.windows
                     .get_mut(&start)
-                    .and_then(|w| w.summaries.get_mut(&name))
-                    .and_then(|st| st.parts.get_mut(idx)),
+                    .and_then(|w| w.summaries.get_mut(&name)),
             ) else {
+                continue;
+            };
+            let Some(part) = st.parts.get_mut(idx) else {
                 continue;
             };
             if part.partials().is_empty() {
                 continue;
             }
             let compacted = compact(s, part.take_partials()).await?;
-            std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-            self.spill_seq += 1;
-            let path = dir.join(format!(
-                "w{start}-{name}-p{idx}-{}-{:06}.arrow",
-                self.spill_run, self.spill_seq
-            ));
-            // Slices, so that the flush reads the file back a slice at a time.
-            let slices: Vec<RecordBatch> = compacted
-                .iter()
-                .flat_map(|b| {
-                    (0..b.num_rows())
-                        .step_by(SPILL_SLICE_ROWS)
-                        .map(|at| b.slice(at, SPILL_SLICE_ROWS.min(b.num_rows() - at)))
-                })
-                .collect();
-            write_ipc(&path, &slices)?;
-            part.spilled.push(path);
-            self.accounting.spilled_states += 1;
+            let rows: usize = compacted.iter().map(|b| b.num_rows()).sum();
+            // A spilled state is never split afterwards (its files are not read back until
+            // emission), and emission merges an unsplit state in one hash table however
+            // large it grew: so a large state is split now, before its first spill.
+            let split_now = split_rows > 0
+                && rows > split_rows
+                && !s.keys.is_empty()
+                && st.parts.len() == 1
+                && st.parts[0].spilled.is_empty();
+            let pieces = if split_now {
+                let mut parts = vec![Part::default(); partition::PARTS];
+                for b in &compacted {
+                    scatter(&mut parts, b, &s.keys)?;
+                }
+                st.parts = parts;
+                self.accounting.split_states += 1;
+                st.parts
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(i, p)| (i, p.take_partials()))
+                    .collect()
+            } else {
+                vec![(idx, compacted)]
+            };
+            for (i, batches) in pieces {
+                if batches.is_empty() {
+                    continue;
+                }
+                self.spill_seq += 1;
+                let path = dir.join(format!(
+                    "w{start}-{name}-p{i}-{}-{:06}.arrow",
+                    self.spill_run, self.spill_seq
+                ));
+                write_spill(&dir, &path, &batches)?;
+                st.parts[i].spilled.push(path);
+                self.accounting.spilled_states += 1;
+            }
             total = total.saturating_sub(bytes);
         }
         Ok(())
@@ -512,6 +534,21 @@ async fn add_partial(
         return Ok(true);
     }
     Ok(false)
+}
+
+/// Writes compacted partials to a spill file, in slices, so that the flush reads it back a
+/// slice at a time.
+fn write_spill(dir: &Path, path: &Path, batches: &[RecordBatch]) -> Result<(), EngineError> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let slices: Vec<RecordBatch> = batches
+        .iter()
+        .flat_map(|b| {
+            (0..b.num_rows())
+                .step_by(SPILL_SLICE_ROWS)
+                .map(|at| b.slice(at, SPILL_SLICE_ROWS.min(b.num_rows() - at)))
+        })
+        .collect();
+    write_ipc(path, &slices)
 }
 
 /// Adds each row of `batch` to the partials of its hash part.
