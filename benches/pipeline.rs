@@ -259,16 +259,19 @@ fn main() -> Result<()> {
                 m.peak_rss_mib
             );
         };
-        let (mut ours, mut duck, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..a.repeat {
-            let m = flowlogd(
+        let run_flowlogd = |dir: &str, traffic_only: bool| {
+            flowlogd(
                 &bin,
                 &input,
-                &out.join("flowlogd"),
+                &out.join(dir),
                 a.threads,
                 a.chunk_mib,
-                true,
-            )?;
+                traffic_only,
+            )
+        };
+        let (mut ours, mut duck, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..a.repeat {
+            let m = run_flowlogd("flowlogd", true)?;
             if have_duck {
                 let d = duckdb(&py, &input, &out.join("duckdb"), a.threads)?;
                 ratios.push(d.wall / m.wall);
@@ -279,14 +282,7 @@ fn main() -> Result<()> {
         let m = median_run(ours);
         let rows = flowlogd_benches::accounting_value(&m.stdout, "summary_rows");
         row("flowlogd", "traffic", &m, &rows);
-        let m = flowlogd(
-            &bin,
-            &input,
-            &out.join("flowlogd3"),
-            a.threads,
-            a.chunk_mib,
-            false,
-        )?;
+        let m = run_flowlogd("flowlogd3", false)?;
         let rows = flowlogd_benches::accounting_value(&m.stdout, "summary_rows");
         row(
             "flowlogd",
