@@ -174,12 +174,11 @@ impl Aggregator {
                 continue;
             }
             let compacted = compact(s, part.take_partials()).await?;
-            let rows: usize = compacted.iter().map(|b| b.num_rows()).sum();
             // A spilled state is never split afterwards (its files are not read back until
             // emission), and emission merges an unsplit state in one hash table however
-            // large it grew: so a large state is split now, before its first spill.
+            // large it grows: so a state is split before its first spill, whatever its
+            // size now (the budget may hit it while it is still small).
             let split_now = split_rows > 0
-                && rows > split_rows
                 && !s.keys.is_empty()
                 && st.parts.len() == 1
                 && st.parts[0].spilled.is_empty();

@@ -143,18 +143,23 @@ fn tested() -> Vec<SummaryConfig> {
 /// Summary rows per summary, and how many states were split into hash parts.
 /// With `restarts`, records are cut into chunks in time order (so that a chunk changes few
 /// windows), the state is checkpointed before every delivery and restored into a new
-/// aggregator every 4 (every 8 also by a new checkpointer).
+/// aggregator every 4 (every 8 also by a new checkpointer). With `spill_to`, state beyond
+/// `backfill_state_bytes` is spilled there.
 async fn streamed(
     all: &RecordBatch,
     ecfg: &EngineConfig,
     seed: u64,
     restarts: Option<&std::path::Path>,
     upkeep: Option<(usize, usize)>,
+    spill_to: Option<&std::path::Path>,
 ) -> (Vec<(String, Vec<String>)>, Counts) {
     let summaries = prepare_all(&tested()).await.unwrap();
     let part = Partializer::new(summaries.clone(), ecfg);
     let new_agg = || {
-        let agg = Aggregator::new(ecfg.clone(), summaries.clone());
+        let mut agg = Aggregator::new(ecfg.clone(), summaries.clone());
+        if let Some(dir) = spill_to {
+            agg.set_spill_dir(dir.to_path_buf());
+        }
         match upkeep {
             Some((rows, batches)) => agg.with_upkeep_thresholds(rows, batches),
             None => agg,
@@ -253,6 +258,7 @@ async fn streamed(
     let (compactions, coalesces) = agg.upkeep_counts();
     let counts = Counts {
         splits: agg.accounting().split_states,
+        spills: agg.accounting().spilled_states,
         compactions,
         coalesces,
     };
@@ -262,13 +268,14 @@ async fn streamed(
 #[derive(Debug, Default)]
 struct Counts {
     splits: u64,
+    spills: u64,
     compactions: u64,
     coalesces: u64,
 }
 
 #[tokio::test]
 async fn streaming_equals_sql_for_any_chunking_order_and_replay() {
-    let counts = equals_sql_over(&EngineConfig::default(), None, None, None).await;
+    let counts = equals_sql_over(&EngineConfig::default(), None, None, None, None).await;
     assert_eq!(counts.splits, 0);
 }
 
@@ -276,7 +283,7 @@ async fn streaming_equals_sql_for_any_chunking_order_and_replay() {
 /// records): phase one leaves those keys out of its GROUP BY and puts them back.
 #[tokio::test]
 async fn keys_constant_within_chunks_equal_sql() {
-    equals_sql_over(&EngineConfig::default(), None, None, Some(500)).await;
+    equals_sql_over(&EngineConfig::default(), None, None, Some(500), None).await;
 }
 
 /// States split into hash parts after a few hundred groups: each part is compacted and
@@ -287,7 +294,7 @@ async fn split_states_equal_sql() {
         state_split_rows: 50,
         ..EngineConfig::default()
     };
-    let counts = equals_sql_over(&ecfg, None, None, None).await;
+    let counts = equals_sql_over(&ecfg, None, None, None, None).await;
     // A test of split states in which nothing split would test nothing.
     assert!(counts.splits > 0, "no state was split");
 }
@@ -300,7 +307,7 @@ async fn compacted_and_concatenated_states_equal_sql() {
         state_split_rows: 100,
         ..EngineConfig::default()
     };
-    let counts = equals_sql_over(&ecfg, None, Some((40, 3)), None).await;
+    let counts = equals_sql_over(&ecfg, None, Some((40, 3)), None, None).await;
     assert!(counts.splits > 0, "no state was split");
     assert!(counts.compactions > 0, "nothing was compacted");
     assert!(counts.coalesces > 0, "nothing was concatenated");
@@ -315,7 +322,23 @@ async fn restored_incremental_checkpoints_equal_sql() {
         state_split_rows: 200,
         ..EngineConfig::default()
     };
-    equals_sql_over(&ecfg, Some(dir.path()), Some((40, 3)), None).await;
+    equals_sql_over(&ecfg, Some(dir.path()), Some((40, 3)), None, None).await;
+}
+
+/// A backfill over its state budget spills the largest states, each split into hash parts
+/// before its first spill (so that emission merges a part at a time, however large the
+/// state grew) and read back at emission: the result is unchanged.
+#[tokio::test]
+async fn spilled_states_equal_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let ecfg = EngineConfig {
+        backfill_state_bytes: 16 << 10,
+        ..EngineConfig::default()
+    };
+    let counts = equals_sql_over(&ecfg, None, None, None, Some(dir.path())).await;
+    // A test of spilling in which nothing spilled or split would test nothing.
+    assert!(counts.spills > 0, "no state was spilled");
+    assert!(counts.splits > 0, "no state was split before its spill");
 }
 
 /// Compares streamed and SQL results over three seeds (checkpointed and restored under
@@ -325,13 +348,24 @@ async fn equals_sql_over(
     restarts: Option<&std::path::Path>,
     upkeep: Option<(usize, usize)>,
     object_rows: Option<usize>,
+    spill_to: Option<&std::path::Path>,
 ) -> Counts {
     let mut total = Counts::default();
     for seed in 0..3 {
         let all = records(3000, seed, object_rows);
         let dir = restarts.map(|d| d.join(format!("seed{seed}")));
-        let (summaries, counts) = streamed(&all, ecfg, seed + 100, dir.as_deref(), upkeep).await;
+        let spill = spill_to.map(|d| d.join(format!("seed{seed}")));
+        let (summaries, counts) = streamed(
+            &all,
+            ecfg,
+            seed + 100,
+            dir.as_deref(),
+            upkeep,
+            spill.as_deref(),
+        )
+        .await;
         total.splits += counts.splits;
+        total.spills += counts.spills;
         total.compactions += counts.compactions;
         total.coalesces += counts.coalesces;
         for (name, got) in summaries {
