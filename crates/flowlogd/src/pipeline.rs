@@ -267,6 +267,7 @@ async fn flush_streamed(
                 }
             }
             agg.count_flushed(rows);
+            crate::alloc::release_free_memory();
         }
         drop(tx);
         anyhow::Ok(())
