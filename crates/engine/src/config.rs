@@ -40,8 +40,9 @@ pub struct EngineConfig {
     /// the largest window's compacted state to the state directory beyond it.
     pub backfill_state_bytes: u64,
     /// A summary's state in a window is split into 16 hash parts of its group keys once it
-    /// holds more groups than this, so that compaction, spilling and emission work on one
-    /// part at a time and memory stays flat however many keys a window has (0: never split).
+    /// holds more groups than this (or before a backfill first spills it), so that
+    /// compaction, spilling and emission work on one part at a time and memory stays flat
+    /// however many keys a window has (0: never split).
     pub state_split_rows: usize,
     /// Lookup tables: inventory labels, blocklists, cloud service ranges.
     pub enrichment: EnrichmentConfig,
