@@ -183,11 +183,7 @@ impl Aggregator {
                 && st.parts.len() == 1
                 && st.parts[0].spilled.is_empty();
             let pieces = if split_now {
-                let mut parts = vec![Part::default(); partition::PARTS];
-                for b in &compacted {
-                    scatter(&mut parts, b, &s.keys)?;
-                }
-                st.parts = parts;
+                st.parts = split_into_parts(&compacted, &s.keys)?;
                 self.accounting.split_states += 1;
                 st.parts
                     .iter_mut()
@@ -525,11 +521,7 @@ async fn add_partial(
     };
     if splittable && !s.keys.is_empty() {
         let whole = st.parts[0].take_partials();
-        let mut parts = vec![Part::default(); partition::PARTS];
-        for b in &whole {
-            scatter(&mut parts, b, &s.keys)?;
-        }
-        st.parts = parts;
+        st.parts = split_into_parts(&whole, &s.keys)?;
         return Ok(true);
     }
     Ok(false)
@@ -548,6 +540,15 @@ fn write_spill(dir: &Path, path: &Path, batches: &[RecordBatch]) -> Result<(), E
         })
         .collect();
     write_ipc(path, &slices)
+}
+
+/// The [`partition::PARTS`] hash parts holding the rows of `batches`.
+fn split_into_parts(batches: &[RecordBatch], keys: &[String]) -> Result<Vec<Part>, EngineError> {
+    let mut parts = vec![Part::default(); partition::PARTS];
+    for b in batches {
+        scatter(&mut parts, b, keys)?;
+    }
+    Ok(parts)
 }
 
 /// Adds each row of `batch` to the partials of its hash part.
