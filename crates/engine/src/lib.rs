@@ -32,6 +32,7 @@ pub mod orientation;
 pub mod partial;
 pub mod partition;
 pub mod prepared;
+pub mod probe;
 pub mod sql;
 pub mod summary;
 pub mod window;
