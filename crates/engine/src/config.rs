@@ -44,11 +44,6 @@ pub struct EngineConfig {
     /// compaction, spilling and emission work on one part at a time and memory stays flat
     /// however many keys a window has (0: never split).
     pub state_split_rows: usize,
-    /// Phase one passes a summary's records through unaggregated while its aggregation keeps
-    /// more than this fraction of the rows of a chunk (keys that hardly repeat within a
-    /// chunk); window-state compaction then does the grouping. Results are the same either
-    /// way; values above 1 always aggregate.
-    pub partial_skip_ratio: f64,
     /// Lookup tables: inventory labels, blocklists, cloud service ranges.
     pub enrichment: EnrichmentConfig,
     /// Built-in detection summaries (blocklist hits, scans).
@@ -70,7 +65,6 @@ impl Default for EngineConfig {
             orientation: OrientationConfig::default(),
             backfill_state_bytes: 256 << 20,
             state_split_rows: 64 * 1024,
-            partial_skip_ratio: 0.8,
             enrichment: EnrichmentConfig::default(),
             detection: DetectionConfig::default(),
         }
@@ -110,13 +104,6 @@ impl EngineConfig {
         self.orientation.validate(issues);
         self.enrichment.validate(issues);
         self.detection.validate(issues);
-        if !(self.partial_skip_ratio >= 0.0 && self.partial_skip_ratio.is_finite()) {
-            issues.push(ConfigIssue::new(
-                "engine.partial_skip_ratio",
-                format!("{} is not a fraction >= 0", self.partial_skip_ratio),
-                "use e.g. 0.8 (2 never skips phase-one aggregation)",
-            ));
-        }
         if self.parallelism == 0 {
             issues.push(ConfigIssue::new(
                 "engine.parallelism",

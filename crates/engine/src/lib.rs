@@ -32,7 +32,6 @@ pub mod orientation;
 pub mod partial;
 pub mod partition;
 pub mod prepared;
-pub mod probe;
 pub mod sql;
 pub mod summary;
 pub mod window;

@@ -32,8 +32,6 @@ pub struct Partializer {
     enricher: Arc<Enricher>,
     /// Enrichment columns some summary reads; `None` when none does (all left null).
     enrich_used: Option<Used>,
-    /// See `engine.partial_skip_ratio` and [`crate::probe`].
-    skip_ratio: f64,
 }
 
 impl Partializer {
@@ -54,7 +52,6 @@ impl Partializer {
             orienter,
             enricher: Arc::new(Enricher::empty()),
             enrich_used: used.iter().any(|u| *u).then_some(used),
-            skip_ratio: cfg.partial_skip_ratio,
         }
     }
 
@@ -111,16 +108,8 @@ impl Partializer {
         let mut partials = Vec::new();
         let mut constants = HashMap::new();
         if !derived.is_empty() {
-            let rows_in: usize = derived.iter().map(|b| b.num_rows()).sum();
             for s in self.summaries.iter() {
-                let out = if s.probe.aggregate_next(self.skip_ratio) {
-                    let out = phase_one(s, &derived, &mut constants).await?;
-                    let rows_out: usize = out.iter().map(|b| b.num_rows()).sum();
-                    s.probe.record(rows_in as u64, rows_out as u64);
-                    out
-                } else {
-                    pass_through(s, &derived).await?
-                };
+                let out = phase_one(s, &derived, &mut constants).await?;
                 for (window_start_ms, batch) in split_by_window(&out)? {
                     partials.push(SummaryPartial {
                         summary: s.name.clone(),
@@ -198,29 +187,6 @@ async fn phase_one<'a>(
                 cols.push(col);
             }
             cols.extend(given);
-            Ok(RecordBatch::try_new(schema.clone(), cols)?)
-        })
-        .collect()
-}
-
-/// Phase one without aggregation: a partial row per record, cast to the partial's types.
-async fn pass_through(
-    s: &PreparedSummary,
-    derived: &[RecordBatch],
-) -> Result<Vec<RecordBatch>, EngineError> {
-    let out = (s.passthrough.run(derived.to_vec()).await).map_err(|source| EngineError::Query {
-        summary: s.name.clone(),
-        source,
-    })?;
-    let schema = s.partial.schema();
-    out.iter()
-        .map(|b| {
-            let cols = (b.columns().iter().zip(schema.fields()))
-                .map(|(c, f)| match c.data_type() == f.data_type() {
-                    true => Ok(c.clone()),
-                    false => arrow::compute::cast(c, f.data_type()),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
             Ok(RecordBatch::try_new(schema.clone(), cols)?)
         })
         .collect()

@@ -1,9 +1,7 @@
 //! A summary compiled into the three SQL statements of two-phase aggregation:
 //!
 //! - **partial** (per chunk, over table `flows`): group by window, keys and the hidden
-//!   distinct columns; count/sum/min/max per group. Its **pass-through** form projects
-//!   every record to a partial row of its own (count 1, the value as its sum, min and max)
-//!   for chunks whose keys hardly repeat (see [`crate::probe`]).
+//!   distinct columns; count/sum/min/max per group.
 //! - **compact** (over table `partials`): merges partials of one window into one partial of
 //!   the same shape, so window state stays one small batch however many chunks arrive.
 //! - **merge** (over table `partials`): the emitted rows: sums of counts and sums, min of
@@ -35,7 +33,6 @@ pub struct CompiledSummary {
     /// compacted partial already is the emitted result.
     pub needs_merge: bool,
     pub partial_sql: String,
-    pub passthrough_sql: String,
     pub compact_sql: String,
     pub merge_sql: String,
     config: SummaryConfig,
@@ -80,7 +77,6 @@ impl CompiledSummary {
         }
 
         let partial_sql = partial_sql(cfg, &|_| true);
-        let passthrough_sql = passthrough_sql(cfg);
         let compact_sql = format!(
             "SELECT {} FROM partials{}",
             compact_select.join(", "),
@@ -102,7 +98,6 @@ impl CompiledSummary {
             needs_merge: !distinct.is_empty()
                 || cfg.having.as_deref().is_some_and(|h| !h.trim().is_empty()),
             partial_sql,
-            passthrough_sql,
             compact_sql,
             merge_sql,
             config: cfg.clone(),
@@ -134,22 +129,6 @@ fn aggregate_expr(m: &MetricConfig) -> String {
         MetricFn::Min => format!("min({col})"),
         MetricFn::Max => format!("max({col})"),
         MetricFn::Distinct => format!("CAST(count(DISTINCT {col}) AS BIGINT)"),
-    }
-}
-
-/// A metric's partial state for a single record: what [`aggregate_expr`] yields for a group
-/// of one (`None` for distinct counts, whose value is a hidden key column instead).
-fn row_expr(m: &MetricConfig) -> Option<String> {
-    let col = m.column.as_deref().map(quote).unwrap_or_default();
-    match m.func {
-        MetricFn::Count => Some("CAST(1 AS BIGINT)".to_string()),
-        MetricFn::Flows => Some(
-            "CAST(CASE WHEN \"flow_state\" IS NULL OR \"flow_state\" IN ('B', 'D') \
-             THEN 1 ELSE 0 END AS BIGINT)"
-                .to_string(),
-        ),
-        MetricFn::Sum | MetricFn::Min | MetricFn::Max => Some(col),
-        MetricFn::Distinct => None,
     }
 }
 
@@ -199,39 +178,12 @@ pub(crate) fn partial_sql(cfg: &SummaryConfig, keep: &dyn Fn(usize) -> bool) -> 
     )
 }
 
-/// Phase one without aggregation: the columns of [`partial_sql`] (all keys), one row per
-/// record. Types may differ from the partial's (a sum's input is narrower than the sum);
-/// the caller casts to the partial schema.
-pub(crate) fn passthrough_sql(cfg: &SummaryConfig) -> String {
-    let mut select = vec![quote(WINDOW_COL)];
-    select.extend(cfg.group_by.iter().map(|k| quote(k)));
-    for m in cfg.metrics.iter().filter(|m| m.func == MetricFn::Distinct) {
-        let col = quote(m.column.as_deref().unwrap_or_default());
-        select.push(format!("{col} AS {}", quote(&hidden(&m.name))));
-    }
-    for m in &cfg.metrics {
-        if let Some(e) = row_expr(m) {
-            select.push(format!("{e} AS {}", quote(&m.name)));
-        }
-    }
-    format!(
-        "SELECT {} FROM flows WHERE {}{} IS NOT NULL",
-        select.join(", "),
-        where_filter(cfg),
-        quote(WINDOW_COL)
-    )
-}
-
 /// A summary with its three queries planned, ready to run per chunk and per window.
 #[derive(Debug)]
 pub struct PreparedSummary {
     pub name: String,
     pub keys: Vec<String>,
     pub partial: PreparedQuery,
-    /// Phase one as a projection, for chunks that aggregation would hardly reduce.
-    pub passthrough: PreparedQuery,
-    /// Whether phase one currently aggregates or passes records through.
-    pub probe: crate::probe::ReductionProbe,
     pub compact: PreparedQuery,
     pub merge: PreparedQuery,
     /// Schema of a partial aggregate as kept in window state (no window column).
@@ -272,9 +224,6 @@ impl CompiledSummary {
         let partial = PreparedQuery::new("flows", derived_schema(), &self.partial_sql)
             .await
             .map_err(q)?;
-        let passthrough = PreparedQuery::new("flows", derived_schema(), &self.passthrough_sql)
-            .await
-            .map_err(q)?;
         let out = partial.schema();
         let partial_schema = Arc::new(out.project(&(1..out.fields().len()).collect::<Vec<_>>())?);
         let compact = PreparedQuery::new("partials", partial_schema.clone(), &self.compact_sql)
@@ -302,8 +251,6 @@ impl CompiledSummary {
             name: self.name.clone(),
             keys: self.keys.clone(),
             partial,
-            passthrough,
-            probe: Default::default(),
             compact,
             merge,
             partial_schema,

@@ -257,7 +257,6 @@ async fn streamed(
         .collect();
     let (compactions, coalesces) = agg.upkeep_counts();
     let counts = Counts {
-        passed_through: summaries.iter().map(|s| s.probe.passed_through()).sum(),
         splits: agg.accounting().split_states,
         spills: agg.accounting().spilled_states,
         compactions,
@@ -268,7 +267,6 @@ async fn streamed(
 
 #[derive(Debug, Default)]
 struct Counts {
-    passed_through: u64,
     splits: u64,
     spills: u64,
     compactions: u64,
@@ -285,27 +283,7 @@ async fn streaming_equals_sql_for_any_chunking_order_and_replay() {
 /// records): phase one leaves those keys out of its GROUP BY and puts them back.
 #[tokio::test]
 async fn keys_constant_within_chunks_equal_sql() {
-    // Always aggregated, as that is what leaves keys out.
-    let ecfg = EngineConfig {
-        partial_skip_ratio: 2.0,
-        ..EngineConfig::default()
-    };
-    let counts = equals_sql_over(&ecfg, None, None, Some(500), None).await;
-    assert_eq!(counts.passed_through, 0);
-}
-
-/// Chunks passed through phase one unaggregated (a partial row per record; see
-/// `engine.partial_skip_ratio`), also into split and compacted states, give the SQL result.
-#[tokio::test]
-async fn passed_through_chunks_equal_sql() {
-    let ecfg = EngineConfig {
-        partial_skip_ratio: 0.0,
-        state_split_rows: 100,
-        ..EngineConfig::default()
-    };
-    let counts = equals_sql_over(&ecfg, None, Some((40, 3)), Some(500), None).await;
-    assert!(counts.passed_through > 0, "no chunk was passed through");
-    assert!(counts.splits > 0, "no state was split");
+    equals_sql_over(&EngineConfig::default(), None, None, Some(500), None).await;
 }
 
 /// States split into hash parts after a few hundred groups: each part is compacted and
@@ -386,7 +364,6 @@ async fn equals_sql_over(
             spill.as_deref(),
         )
         .await;
-        total.passed_through += counts.passed_through;
         total.splits += counts.splits;
         total.spills += counts.spills;
         total.compactions += counts.compactions;
