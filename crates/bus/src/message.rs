@@ -40,6 +40,10 @@ pub struct SummaryPartial {
     pub summary: String,
     pub window_start_ms: i64,
     pub batch: RecordBatch,
+    /// When the parse stage ordered the rows by the hash part of their group keys: where
+    /// each part's rows end, so that a split window state takes them as slices instead of
+    /// hashing them on the aggregator's one task. `None`: in any order (from Kafka).
+    pub part_ends: Option<Vec<u32>>,
 }
 
 /// Everything the parse stage derived from one chunk.

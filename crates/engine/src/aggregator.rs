@@ -332,6 +332,7 @@ impl Aggregator {
                 idx,
                 st,
                 p.batch,
+                p.part_ends.as_deref(),
                 split_rows,
                 &mut self.upkeep,
             )
@@ -475,12 +476,24 @@ async fn add_partial(
     idx: usize,
     st: &mut SummaryState,
     batch: RecordBatch,
+    part_ends: Option<&[u32]>,
     split_rows: usize,
     policy: &mut UpkeepPolicy,
 ) -> Result<bool, EngineError> {
     let s = &summaries[idx];
     if st.is_split() {
-        scatter(&mut st.parts, &batch, &s.keys)?;
+        match part_ends.and_then(|ends| partition::slices(&batch, ends)) {
+            Some(pieces) => {
+                let per_row = batch.get_array_memory_size() / batch.num_rows().max(1);
+                for (part, piece) in st.parts.iter_mut().zip(pieces) {
+                    if piece.num_rows() > 0 {
+                        let bytes = per_row * piece.num_rows();
+                        part.push_slice(piece, bytes);
+                    }
+                }
+            }
+            None => scatter(&mut st.parts, &batch, &s.keys)?,
+        }
     } else if let Some(part) = st.parts.first_mut() {
         part.push(batch);
     }

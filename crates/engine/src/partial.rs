@@ -111,10 +111,20 @@ impl Partializer {
             for s in self.summaries.iter() {
                 let out = phase_one(s, &derived, &mut constants).await?;
                 for (window_start_ms, batch) in split_by_window(&out)? {
+                    // Ordered by hash part here, on all cores, rather than scattered on
+                    // the aggregator's one task.
+                    let (batch, part_ends) = match s.keys.is_empty() {
+                        true => (batch, None),
+                        false => {
+                            let (b, ends) = crate::partition::order(&batch, &s.keys)?;
+                            (b, Some(ends))
+                        }
+                    };
                     partials.push(SummaryPartial {
                         summary: s.name.clone(),
                         window_start_ms,
                         batch,
+                        part_ends,
                     });
                 }
             }
