@@ -32,6 +32,8 @@ pub struct Partializer {
     enricher: Arc<Enricher>,
     /// Enrichment columns some summary reads; `None` when none does (all left null).
     enrich_used: Option<Used>,
+    /// Order partials by hash part (see [`SummaryPartial::part_ends`]).
+    order_parts: bool,
 }
 
 impl Partializer {
@@ -52,6 +54,7 @@ impl Partializer {
             orienter,
             enricher: Arc::new(Enricher::empty()),
             enrich_used: used.iter().any(|u| *u).then_some(used),
+            order_parts: true,
         }
     }
 
@@ -74,6 +77,13 @@ impl Partializer {
     /// computed and every lookup column is null.
     pub fn with_enricher(mut self, enricher: Arc<Enricher>) -> Self {
         self.enricher = enricher;
+        self
+    }
+
+    /// Leaves partials in any order: for partials that go through Kafka, whose messages do
+    /// not carry the part ends, so that ordering them would be wasted.
+    pub fn without_part_order(mut self) -> Self {
+        self.order_parts = false;
         self
     }
 
@@ -113,7 +123,7 @@ impl Partializer {
                 for (window_start_ms, batch) in split_by_window(&out)? {
                     // Ordered by hash part here, on all cores, rather than scattered on
                     // the aggregator's one task.
-                    let (batch, part_ends) = match s.keys.is_empty() {
+                    let (batch, part_ends) = match s.keys.is_empty() || !self.order_parts {
                         true => (batch, None),
                         false => {
                             let (b, ends) = crate::partition::order(&batch, &s.keys)?;

@@ -86,7 +86,9 @@ pub async fn run(
     let summaries = prepare_all(&all).await?;
     let enricher =
         Arc::new(Enricher::load(&cfg.engine.enrichment).context("loading the enrichment tables")?);
-    let partializer = Partializer::new(summaries, &cfg.engine).with_enricher(enricher);
+    let partializer = Partializer::new(summaries, &cfg.engine)
+        .with_enricher(enricher)
+        .without_part_order();
     let mut opts = cfg.parse.options();
     opts.skip_columns = partializer.unread_columns();
     let ctx = Arc::new(Ctx {
