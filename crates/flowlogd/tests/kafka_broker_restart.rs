@@ -121,6 +121,10 @@ fn broker_restart_mid_run_loses_nothing() {
         &[&log, &bdir.join("tansu.log")],
     );
     sigterm(&mut child);
-    assert!(child.wait().unwrap().success());
+    let status = child.wait().unwrap();
+    if !status.success() {
+        print_tails(&[&log, &bdir.join("tansu.log")]);
+        panic!("flowlogd did not stop cleanly on SIGTERM after the broker restart: {status}");
+    }
     drop(broker);
 }

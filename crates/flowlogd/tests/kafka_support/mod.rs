@@ -403,15 +403,7 @@ pub fn wait_equal(
         if Instant::now() > deadline {
             let missing: Vec<_> = expected.difference(&got).take(3).collect();
             let extra: Vec<_> = got.difference(expected).take(3).collect();
-            for l in logs {
-                let text = std::fs::read_to_string(l).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(30).collect();
-                eprintln!(
-                    "--- {} (last lines)\n{}",
-                    l.display(),
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                );
-            }
+            print_tails(logs);
             panic!(
                 "summaries from Kafka differ from run --once after {timeout:?}: {} rows read ({} records), {} expected; {} missing, e.g. {missing:?}; {} unexpected, e.g. {extra:?}",
                 got.len(),
@@ -421,6 +413,19 @@ pub fn wait_equal(
                 got.difference(expected).count(),
             );
         }
+    }
+}
+
+/// Prints the last lines of each log (what a failed assertion needs to be understood).
+pub fn print_tails(logs: &[&Path]) {
+    for l in logs {
+        let text = std::fs::read_to_string(l).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(30).collect();
+        eprintln!(
+            "--- {} (last lines)\n{}",
+            l.display(),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
     }
 }
 
