@@ -123,12 +123,11 @@ impl Partializer {
                 for (window_start_ms, batch) in split_by_window(&out)? {
                     // Ordered by hash part here, on all cores, rather than scattered on
                     // the aggregator's one task.
-                    let (batch, part_ends) = match s.keys.is_empty() || !self.order_parts {
-                        true => (batch, None),
-                        false => {
-                            let (b, ends) = crate::partition::order(&batch, &s.keys)?;
-                            (b, Some(ends))
-                        }
+                    let (batch, part_ends) = if self.order_parts && !s.keys.is_empty() {
+                        let (b, ends) = crate::partition::order(&batch, &s.keys)?;
+                        (b, Some(ends))
+                    } else {
+                        (batch, None)
                     };
                     partials.push(SummaryPartial {
                         summary: s.name.clone(),
