@@ -56,7 +56,8 @@ impl TextChunker {
             hard_cap: max_chunk.saturating_mul(2).max(1 << 20),
             max_total: opts.max_decompressed_bytes,
             total: 0,
-            buf: Vec::new(),
+            // Sized for a whole chunk: growing it copies everything read so far, each time.
+            buf: Vec::with_capacity(max_chunk.min(MAX_RESERVE) + READ_SIZE),
             offset: 0,
             next_line: 1,
             seq: 0,
