@@ -2,9 +2,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use arrow::array::make_comparator;
 use arrow::array::{Array, ArrayRef, AsArray, Scalar, TimestampMillisecondArray};
 use arrow::compute::filter_record_batch;
 use arrow::compute::kernels::cmp::eq;
+use arrow::compute::SortOptions;
 use arrow::datatypes::TimestampMillisecondType;
 use arrow::record_batch::RecordBatch;
 use flowlogd_bus::{ChunkPartials, SummaryPartial};
@@ -220,13 +222,29 @@ fn constant(batches: &[RecordBatch], idx: usize) -> Option<ScalarValue> {
         let same = if null {
             col.null_count() == col.len()
         } else {
-            col.null_count() == 0 && eq(col, &Scalar::new(&value)).ok()?.true_count() == col.len()
+            col.null_count() == 0
+                && !differs_at_samples(&value, col)
+                && eq(col, &Scalar::new(&value)).ok()?.true_count() == col.len()
         };
         if !same {
             return None;
         }
     }
     ScalarValue::try_from_array(&value, 0).ok()
+}
+
+/// Whether `col` differs from the one-row `value` at one of a few evenly spaced rows. Keys
+/// that vary (addresses, ports) almost always do, which spares comparing every row of them.
+fn differs_at_samples(value: &ArrayRef, col: &ArrayRef) -> bool {
+    const SAMPLES: usize = 16;
+    let Ok(cmp) = make_comparator(value.as_ref(), col.as_ref(), SortOptions::default()) else {
+        return false;
+    };
+    let step = (col.len() / SAMPLES).max(1);
+    (0..col.len())
+        .step_by(step)
+        .chain(col.len().checked_sub(1))
+        .any(|i| cmp(0, i).is_ne())
 }
 
 /// Splits partial output (window column first) into one batch per window, without the
@@ -337,5 +355,38 @@ mod tests {
             assert_eq!(want.schema(), got.batch.schema());
             assert_eq!(lines(vec![want]), lines(vec![got.batch]));
         }
+    }
+
+    #[test]
+    fn a_key_is_constant_only_if_every_row_of_every_batch_has_its_value() {
+        use arrow::array::StringArray;
+        let batch = |values: Vec<Option<&str>>| {
+            let col: ArrayRef = Arc::new(StringArray::from(values));
+            RecordBatch::try_from_iter([("k", col)]).unwrap()
+        };
+        let same = batch(vec![Some("a"); 1000]);
+        assert_eq!(
+            constant(&[same.clone(), same.clone()], 0),
+            Some(ScalarValue::Utf8(Some("a".into())))
+        );
+        // One odd row that no sample looks at: the full comparison must find it.
+        let mut odd = vec![Some("a"); 1000];
+        odd[3] = Some("b");
+        assert_eq!(constant(&[same.clone(), batch(odd)], 0), None);
+        let mut null = vec![Some("a"); 1000];
+        null[3] = None;
+        assert_eq!(constant(&[same.clone(), batch(null)], 0), None);
+        let varying: Vec<String> = (0..1000).map(|i| format!("10.0.0.{i}")).collect();
+        assert_eq!(
+            constant(
+                &[batch(varying.iter().map(|v| Some(v.as_str())).collect())],
+                0
+            ),
+            None
+        );
+        assert_eq!(
+            constant(&[batch(vec![None; 10]), batch(vec![None; 5])], 0),
+            Some(ScalarValue::Utf8(None))
+        );
     }
 }
