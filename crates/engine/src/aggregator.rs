@@ -37,6 +37,8 @@ pub struct Aggregator {
     pub(crate) windows: BTreeMap<i64, Window>,
     /// Source ledger keyed by `source|object`.
     pub(crate) ledger: BTreeMap<String, LedgerEntry>,
+    /// The chunk size each source cut its objects with (see [`Aggregator::chunk_bytes`]).
+    pub(crate) chunk_bytes: BTreeMap<String, u64>,
     pub(crate) accounting: Accounting,
     dead_letters: Vec<DeadLetter>,
     /// Where a backfill spills window state beyond `backfill_state_bytes` (none: never).
@@ -97,6 +99,7 @@ impl Aggregator {
             summaries,
             windows: BTreeMap::new(),
             ledger: BTreeMap::new(),
+            chunk_bytes: BTreeMap::new(),
             accounting: Accounting::default(),
             dead_letters: Vec::new(),
             spill_dir: None,

@@ -44,6 +44,9 @@ struct Meta {
     /// [`partition::scheme`] of the build that wrote split states.
     #[serde(default)]
     part_scheme: Option<u64>,
+    /// [`Aggregator::chunk_bytes`] per source.
+    #[serde(default)]
+    chunk_bytes: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -192,6 +195,7 @@ impl Checkpointer {
             .map(|e| (format!("{}|{}", e.source, e.object), e))
             .collect();
         agg.accounting = meta.accounting;
+        agg.chunk_bytes = meta.chunk_bytes;
         if let (Some(fs), Some(st)) = (agg.first_seen.as_mut(), meta.first_seen) {
             fs.restore(st);
         }
@@ -262,6 +266,7 @@ impl Checkpointer {
             accounting: agg.accounting.clone(),
             first_seen: agg.first_seen.as_ref().map(|f| f.state()),
             part_scheme: Some(partition::scheme()),
+            chunk_bytes: agg.chunk_bytes.clone(),
         };
         let meta_path = ckpt.join("meta.json");
         let json = serde_json::to_vec(&meta).map_err(|e| EngineError::CorruptCheckpoint {

@@ -20,6 +20,7 @@
 pub mod accounting;
 pub mod aggregator;
 pub mod checkpoint;
+mod chunking;
 pub mod clock;
 pub mod config;
 pub mod derive;

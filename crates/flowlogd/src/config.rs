@@ -303,10 +303,10 @@ impl Config {
             ));
         }
         for (i, s) in self.sources.local.iter().enumerate() {
-            if s.max_chunk_bytes < 64 * 1024 {
+            if let Some(n) = s.max_chunk_bytes.filter(|n| *n < 64 * 1024) {
                 issues.push(ConfigIssue::new(
                     format!("sources.local[{i}].max_chunk_bytes"),
-                    format!("{} is below 64 KiB", s.max_chunk_bytes),
+                    format!("{n} is below 64 KiB"),
                     "use 1048576 (1 MiB)",
                 ));
             }

@@ -17,7 +17,7 @@ use flowlogd_engine::{
 use flowlogd_formats::{DeadLetter, ParseOptions};
 use flowlogd_ops::progress::Progress;
 use flowlogd_sinks::{DeadLetterSink, FirstSeenSink, JsonlSink, ParquetSink, SummarySink};
-use flowlogd_sources::{AzureBlobSource, LocalDirSource, Source};
+use flowlogd_sources::{AzureBlobSource, LocalDirSource, Source, EMBEDDED_CHUNK_BYTES};
 use futures::StreamExt;
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -37,7 +37,7 @@ pub struct Options {
 }
 
 pub async fn run(
-    cfg: Config,
+    mut cfg: Config,
     opts: Options,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Accounting> {
@@ -49,6 +49,12 @@ pub async fn run(
     }
     if ckpt.restore(&mut agg).context("restoring checkpoint")? {
         tracing::info!(state = %ckpt.dir().display(), windows = agg.open_windows(), objects = agg.ledger().len(), "restored checkpoint");
+    }
+    for s in &mut cfg.sources.local {
+        settle_chunk_bytes(&s.name, &mut s.max_chunk_bytes, &mut agg);
+    }
+    for s in &mut cfg.sources.s3 {
+        settle_chunk_bytes(&s.name, &mut s.max_chunk_bytes, &mut agg);
     }
     let mut sinks: Vec<Box<dyn SummarySink>> = Vec::new();
     if let Some(p) = &cfg.sinks.parquet {
@@ -343,6 +349,29 @@ fn write_dead(dead: &mut Option<DeadLetterSink>, records: Vec<DeadLetter>) -> an
         }
     }
     Ok(())
+}
+
+/// Sets the chunk size a source cuts objects with on the in-process bus: the configured
+/// one, or [`EMBEDDED_CHUNK_BYTES`]; but the checkpointed one while an object it cut is
+/// applied in part, since chunk ids are chunk offsets (a new size would count that object's
+/// records twice). The new size then applies from the first restart without such objects.
+fn settle_chunk_bytes(source: &str, configured: &mut Option<usize>, agg: &mut Aggregator) {
+    let wanted = configured.unwrap_or(EMBEDDED_CHUNK_BYTES) as u64;
+    let used = match agg.chunk_bytes(source) {
+        Some(before) if before != wanted && agg.has_open_chunks(source) => {
+            tracing::warn!(
+                source,
+                configured = wanted,
+                used = before,
+                "max_chunk_bytes changed while an object was read in part; keeping the size \
+                 of the checkpoint until a restart finds none"
+            );
+            before
+        }
+        _ => wanted,
+    };
+    *configured = Some(used as usize);
+    agg.set_chunk_bytes(source, used);
 }
 
 /// Every configured source, each resuming from its entries in the checkpointed ledger.

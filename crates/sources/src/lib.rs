@@ -18,6 +18,6 @@ pub mod source;
 
 pub use azure_blob::{AzureBlobSource, AzureBlobSourceConfig};
 pub use error::SourceError;
-pub use localdir::{LocalDirConfig, LocalDirSource};
+pub use localdir::{LocalDirConfig, LocalDirSource, EMBEDDED_CHUNK_BYTES, KAFKA_CHUNK_BYTES};
 pub use s3::{S3Source, S3SourceConfig};
 pub use source::{Pending, ScanReport, Source};

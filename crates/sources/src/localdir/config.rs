@@ -22,9 +22,10 @@ pub struct LocalDirConfig {
     /// otherwise); growing `PT1H.json` files are read incrementally regardless.
     #[serde(default = "default_settle", with = "humantime_serde")]
     pub settle: Duration,
-    /// Upper bound of one chunk (bytes of decompressed text or JSON).
-    #[serde(default = "default_max_chunk_bytes")]
-    pub max_chunk_bytes: usize,
+    /// Upper bound of one chunk (bytes of decompressed text or JSON). Default:
+    /// [`EMBEDDED_CHUNK_BYTES`] on the in-process bus, [`KAFKA_CHUNK_BYTES`] on Kafka.
+    #[serde(default)]
+    pub max_chunk_bytes: Option<usize>,
     /// Files read (decompressed and chunked) at once; a backfill of many small objects is
     /// limited by one reader otherwise.
     #[serde(default = "default_read_parallelism")]
@@ -47,9 +48,13 @@ fn default_read_parallelism() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
-pub const fn default_max_chunk_bytes() -> usize {
-    1 << 20
-}
+/// Chunk size on the Kafka bus unless configured: a chunk is one Kafka record, and brokers
+/// accept records of about 1 MB by default.
+pub const KAFKA_CHUNK_BYTES: usize = 1 << 20;
+
+/// Chunk size on the in-process bus unless configured. Larger chunks cost only memory there,
+/// and phase one runs a quarter as often and reduces more (keys repeat within an object).
+pub const EMBEDDED_CHUNK_BYTES: usize = 4 << 20;
 
 impl LocalDirConfig {
     pub fn new(path: impl Into<PathBuf>) -> Self {
@@ -58,8 +63,13 @@ impl LocalDirConfig {
             path: path.into(),
             poll_interval: default_poll(),
             settle: default_settle(),
-            max_chunk_bytes: default_max_chunk_bytes(),
+            max_chunk_bytes: None,
             read_parallelism: default_read_parallelism(),
         }
+    }
+
+    /// The configured chunk size, or the Kafka bus's default.
+    pub fn chunk_bytes(&self) -> usize {
+        self.max_chunk_bytes.unwrap_or(KAFKA_CHUNK_BYTES)
     }
 }

@@ -14,7 +14,7 @@ use flowlogd_bus::{LedgerEntry, RawMessage, Sender};
 use flowlogd_formats::{ChunkFormat, ParseOptions};
 use walkdir::WalkDir;
 
-pub use config::LocalDirConfig;
+pub use config::{LocalDirConfig, EMBEDDED_CHUNK_BYTES, KAFKA_CHUNK_BYTES};
 
 use crate::error::SourceError;
 use crate::object::{format_of, send_json, send_parquet, send_text};
@@ -228,11 +228,11 @@ fn read_object(
             // bytes already applied are dropped by the engine).
             let from = if from > c.size { 0 } else { from };
             let data = read_from(&c.path, from)?;
-            send_json(&cfg.name, &c.object, from, &data, cfg.max_chunk_bytes, tx)?
+            send_json(&cfg.name, &c.object, from, &data, cfg.chunk_bytes(), tx)?
         }
         ChunkFormat::AwsParquet => {
             let f = File::open(&c.path).map_err(|e| io(&c.path, e))?;
-            send_parquet(&cfg.name, &c.object, f, cfg.max_chunk_bytes, tx)?;
+            send_parquet(&cfg.name, &c.object, f, cfg.chunk_bytes(), tx)?;
             c.size
         }
         ChunkFormat::AwsText => {
@@ -241,7 +241,7 @@ fn read_object(
                 &cfg.name,
                 &c.object,
                 Box::new(f),
-                cfg.max_chunk_bytes,
+                cfg.chunk_bytes(),
                 opts,
                 tx,
             )?;

@@ -46,9 +46,10 @@ pub struct S3SourceConfig {
     /// Earliest delivery day (UTC, `YYYY-MM-DD`) to read; default: everything in the bucket.
     #[serde(default, with = "opt_date")]
     pub from_date: Option<NaiveDate>,
-    /// Upper bound of one chunk (bytes of decompressed text).
-    #[serde(default = "crate::localdir::config::default_max_chunk_bytes")]
-    pub max_chunk_bytes: usize,
+    /// Upper bound of one chunk (bytes of decompressed text); default as for
+    /// [`crate::LocalDirConfig::max_chunk_bytes`].
+    #[serde(default)]
+    pub max_chunk_bytes: Option<usize>,
     /// S3-compatible endpoint (default: AWS, or `AWS_ENDPOINT_URL`).
     #[serde(default)]
     pub endpoint_url: Option<String>,
@@ -87,11 +88,17 @@ impl S3SourceConfig {
             sqs_queue_url: None,
             list_interval: default_list_interval(),
             from_date: None,
-            max_chunk_bytes: crate::localdir::config::default_max_chunk_bytes(),
+            max_chunk_bytes: None,
             endpoint_url: None,
             force_path_style: false,
             visibility_timeout: default_visibility(),
         }
+    }
+
+    /// The configured chunk size, or the Kafka bus's default.
+    pub fn chunk_bytes(&self) -> usize {
+        self.max_chunk_bytes
+            .unwrap_or(crate::localdir::config::KAFKA_CHUNK_BYTES)
     }
 
     /// The prefix with a trailing `/` (or empty).
@@ -125,10 +132,10 @@ impl S3SourceConfig {
                 "give the bare bucket name; put folders into prefix".into(),
             ));
         }
-        if self.max_chunk_bytes < 64 * 1024 {
+        if let Some(n) = self.max_chunk_bytes.filter(|n| *n < 64 * 1024) {
             out.push((
                 "max_chunk_bytes",
-                format!("{} is below 64 KiB", self.max_chunk_bytes),
+                format!("{n} is below 64 KiB"),
                 "use 1048576 (1 MiB)".into(),
             ));
         }

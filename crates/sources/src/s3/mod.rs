@@ -220,7 +220,7 @@ impl S3Source {
             });
             match spooled {
                 Ok(f) => {
-                    send_parquet(&self.cfg.name, &object, f, self.cfg.max_chunk_bytes, tx)?;
+                    send_parquet(&self.cfg.name, &object, f, self.cfg.chunk_bytes(), tx)?;
                 }
                 Err(e) if !gave_up.load(Ordering::SeqCst) => tx
                     .blocking_send(RawMessage::ObjectFailed(flowlogd_formats::DeadLetter::new(
@@ -236,7 +236,7 @@ impl S3Source {
                 &self.cfg.name,
                 &object,
                 Box::new(reader),
-                self.cfg.max_chunk_bytes,
+                self.cfg.chunk_bytes(),
                 &self.opts,
                 tx,
             )?;
