@@ -6,7 +6,8 @@
 //! cargo build --release -p flowlogd
 //! cargo bench -p flowlogd-benches --bench pipeline -- --records 5000000 --scale 4 --repeat 3
 //! ```
-//! `--chunk-mib N` sets the local source's `max_chunk_bytes` (default: flowlogd's, 1 MiB).
+//! `--chunk-mib N` sets the local source's `max_chunk_bytes` (default: flowlogd's, 4 MiB on the
+//! embedded bus).
 //! `--repeat N` runs flowlogd (`traffic`) and DuckDB N times each, in alternation, and reports
 //! the median run of each and the median of the paired wall-time ratios: single runs on a
 //! shared machine drift by ±15–25 %, and a pair measured back to back shares the drift.
