@@ -95,23 +95,27 @@ fn restored(killed: &[String]) -> usize {
         .count()
 }
 
+/// The reference: one run without kills or memory pressure, in `tmp/clean`; returns that
+/// directory and the run's accounting.
+fn uninterrupted(
+    tmp: &Path,
+    input: &Path,
+    chunk: Option<u64>,
+) -> (PathBuf, std::collections::BTreeMap<String, String>) {
+    let clean = tmp.join("clean");
+    std::fs::create_dir_all(&clean).unwrap();
+    let cfg = clean.join("flowlogd.toml");
+    std::fs::write(&cfg, config(input, &clean, 512 << 20, 0, chunk)).unwrap();
+    let acct = accounting(&run_once(&cfg).stdout);
+    (clean, acct)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_and_restart_gives_the_uninterrupted_result() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
     gen(&input, 150_000, "2024-05-01T00:00:00Z", 4, 5);
-
-    let clean = tmp.path().join("clean");
-    std::fs::create_dir_all(&clean).unwrap();
-    let clean_cfg = clean.join("flowlogd.toml");
-    std::fs::write(
-        &clean_cfg,
-        config(&input, &clean, 512 << 20, 0, Some(65536)),
-    )
-    .unwrap();
-    let clean_run = run_once(&clean_cfg);
-    let clean_acct = accounting(&clean_run.stdout);
-
+    let (clean, clean_acct) = uninterrupted(tmp.path(), &input, Some(65536));
     let crashy = tmp.path().join("crashy");
     std::fs::create_dir_all(&crashy).unwrap();
     let cfg = crashy.join("flowlogd.toml");
@@ -152,14 +156,9 @@ async fn kill_9_and_restart_gives_the_uninterrupted_result() {
 async fn a_chunk_size_changed_across_kill_9_counts_nothing_twice() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
+    // Objects of about 1 MB, so that a checkpoint often falls inside one.
     gen(&input, 200_000, "2024-05-01T00:00:00Z", 1, 7);
-
-    let clean = tmp.path().join("clean");
-    std::fs::create_dir_all(&clean).unwrap();
-    let clean_cfg = clean.join("flowlogd.toml");
-    std::fs::write(&clean_cfg, config(&input, &clean, 512 << 20, 0, None)).unwrap();
-    let clean_acct = accounting(&run_once(&clean_cfg).stdout);
-
+    let (clean, clean_acct) = uninterrupted(tmp.path(), &input, None);
     let crashy = tmp.path().join("crashy");
     std::fs::create_dir_all(&crashy).unwrap();
     let small = crashy.join("small.toml");
