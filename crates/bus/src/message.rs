@@ -40,10 +40,11 @@ pub struct SummaryPartial {
     pub summary: String,
     pub window_start_ms: i64,
     pub batch: RecordBatch,
-    /// When the parse stage ordered the rows by the hash part of their group keys: where
-    /// each part's rows end, so that a split window state takes them as slices instead of
-    /// hashing them on the aggregator's one task. `None`: in any order (from Kafka).
-    pub part_ends: Option<Vec<u32>>,
+    /// When the parse stage split the rows by the hash part of their group keys: the part
+    /// all of them belong to (a chunk then has one partial per non-empty part), so that a
+    /// split window state takes them as they are instead of hashing them on the
+    /// aggregator's one task. `None`: rows of any part (from Kafka).
+    pub part: Option<u16>,
 }
 
 /// Everything the parse stage derived from one chunk.

@@ -317,7 +317,15 @@ impl Aggregator {
             self.accounting.records_windowed += n;
             accepted.push(w);
         }
-        for p in cp.partials {
+        let mut partials = cp.partials.into_iter().peekable();
+        while let Some(p) = partials.next() {
+            // A chunk's partials of one (window, summary), one per hash part when split.
+            let mut pieces = vec![(p.part, p.batch)];
+            while let Some(next) = partials
+                .next_if(|n| n.summary == p.summary && n.window_start_ms == p.window_start_ms)
+            {
+                pieces.push((next.part, next.batch));
+            }
             if !accepted.contains(&p.window_start_ms) {
                 continue;
             }
@@ -334,8 +342,7 @@ impl Aggregator {
                 &self.summaries,
                 idx,
                 st,
-                p.batch,
-                p.part_ends.as_deref(),
+                pieces,
                 split_rows,
                 &mut self.upkeep,
             )
@@ -478,27 +485,34 @@ async fn add_partial(
     summaries: &Summaries,
     idx: usize,
     st: &mut SummaryState,
-    batch: RecordBatch,
-    part_ends: Option<&[u32]>,
+    mut pieces: Vec<(Option<u16>, RecordBatch)>,
     split_rows: usize,
     policy: &mut UpkeepPolicy,
 ) -> Result<bool, EngineError> {
     let s = &summaries[idx];
     if st.is_split() {
-        match part_ends.and_then(|ends| partition::slices(&batch, ends)) {
-            Some(pieces) => {
-                let per_row = batch.get_array_memory_size() / batch.num_rows().max(1);
-                for (part, piece) in st.parts.iter_mut().zip(pieces) {
-                    if piece.num_rows() > 0 {
-                        let bytes = per_row * piece.num_rows();
-                        part.push_slice(piece, bytes);
-                    }
-                }
+        for (part, batch) in pieces {
+            match part.and_then(|i| st.parts.get_mut(usize::from(i))) {
+                Some(p) => p.push(batch),
+                None => scatter(&mut st.parts, &batch, &s.keys)?,
             }
-            None => scatter(&mut st.parts, &batch, &s.keys)?,
         }
     } else if let Some(part) = st.parts.first_mut() {
-        part.push(batch);
+        // One batch per chunk, so that a chunk split by part does not multiply the pending
+        // batches of a state that is not.
+        let batch = match pieces.len() {
+            1 => pieces.pop().map(|(_, b)| b),
+            _ => match pieces.first() {
+                Some((_, first)) => Some(arrow::compute::concat_batches(
+                    &first.schema(),
+                    pieces.iter().map(|(_, b)| b),
+                )?),
+                None => None,
+            },
+        };
+        if let Some(batch) = batch {
+            part.push(batch);
+        }
     }
     // Parts fill at about the same rate, so several tend to be due together: compacting
     // them on their own tasks keeps the aggregator from working through them on one core.

@@ -34,8 +34,8 @@ pub struct Partializer {
     enricher: Arc<Enricher>,
     /// Enrichment columns some summary reads; `None` when none does (all left null).
     enrich_used: Option<Used>,
-    /// Order partials by hash part (see [`SummaryPartial::part_ends`]).
-    order_parts: bool,
+    /// Split partials by hash part (see [`SummaryPartial::part`]).
+    split_parts: bool,
 }
 
 impl Partializer {
@@ -56,7 +56,7 @@ impl Partializer {
             orienter,
             enricher: Arc::new(Enricher::empty()),
             enrich_used: used.iter().any(|u| *u).then_some(used),
-            order_parts: true,
+            split_parts: true,
         }
     }
 
@@ -82,10 +82,10 @@ impl Partializer {
         self
     }
 
-    /// Leaves partials in any order: for partials that go through Kafka, whose messages do
-    /// not carry the part ends, so that ordering them would be wasted.
-    pub fn without_part_order(mut self) -> Self {
-        self.order_parts = false;
+    /// Leaves partials whole: for partials that go through Kafka, whose messages do not
+    /// carry the part, so that splitting them would be wasted.
+    pub fn without_part_split(mut self) -> Self {
+        self.split_parts = false;
         self
     }
 
@@ -123,20 +123,24 @@ impl Partializer {
             for s in self.summaries.iter() {
                 let out = phase_one(s, &derived, &mut constants).await?;
                 for (window_start_ms, batch) in split_by_window(&out)? {
-                    // Ordered by hash part here, on all cores, rather than scattered on
-                    // the aggregator's one task.
-                    let (batch, part_ends) = if self.order_parts && !s.keys.is_empty() {
-                        let (b, ends) = crate::partition::order(&batch, &s.keys)?;
-                        (b, Some(ends))
-                    } else {
-                        (batch, None)
-                    };
-                    partials.push(SummaryPartial {
+                    let partial = |part, batch| SummaryPartial {
                         summary: s.name.clone(),
                         window_start_ms,
                         batch,
-                        part_ends,
-                    });
+                        part,
+                    };
+                    if !self.split_parts || s.keys.is_empty() {
+                        partials.push(partial(None, batch));
+                        continue;
+                    }
+                    // Split by hash part here, on all cores, rather than on the aggregator's
+                    // one task; each part in buffers of its own, which it frees by itself.
+                    let pieces = crate::partition::split(&batch, &s.keys)?;
+                    for (i, piece) in (0u16..).zip(pieces) {
+                        if piece.num_rows() > 0 {
+                            partials.push(partial(Some(i), piece));
+                        }
+                    }
                 }
             }
         }
@@ -348,12 +352,26 @@ mod tests {
             l.sort();
             l
         };
+        // Each window's rows come split by hash part: a partial per non-empty part, all of
+        // whose rows belong to that part.
+        let mut by_window: BTreeMap<i64, Vec<RecordBatch>> = BTreeMap::new();
+        for p in got.partials {
+            let part = usize::from(p.part.expect("split by part"));
+            let again = crate::partition::split(&p.batch, &s.keys).unwrap();
+            assert_eq!(again[part].num_rows(), p.batch.num_rows());
+            assert_eq!(p.summary, s.name);
+            by_window
+                .entry(p.window_start_ms)
+                .or_default()
+                .push(p.batch);
+        }
         assert_eq!(want.len(), 2);
-        assert_eq!(got.partials.len(), 2);
-        for ((w, want), got) in want.into_iter().zip(got.partials) {
-            assert_eq!(w, got.window_start_ms);
-            assert_eq!(want.schema(), got.batch.schema());
-            assert_eq!(lines(vec![want]), lines(vec![got.batch]));
+        assert_eq!(by_window.len(), 2);
+        for ((w, want), (got_w, got)) in want.into_iter().zip(by_window) {
+            assert_eq!(w, got_w);
+            assert!(got.len() > 1, "one window's rows in several parts");
+            assert!(got.iter().all(|b| b.schema() == want.schema()));
+            assert_eq!(lines(vec![want]), lines(got));
         }
     }
 

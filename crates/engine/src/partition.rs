@@ -65,41 +65,6 @@ pub fn split(batch: &RecordBatch, keys: &[String]) -> Result<Vec<RecordBatch>, E
         .collect()
 }
 
-/// `batch` with its rows ordered by part, and where each part's rows end: part `i` is
-/// `ends[i - 1]..ends[i]` (from 0 for the first).
-pub fn order(batch: &RecordBatch, keys: &[String]) -> Result<(RecordBatch, Vec<u32>), EngineError> {
-    let indices = part_indices(batch, keys)?;
-    let mut ends = Vec::with_capacity(PARTS);
-    let mut end = 0;
-    for idx in &indices {
-        end += idx.len() as u32;
-        ends.push(end);
-    }
-    let all: Vec<u32> = indices.into_iter().flatten().collect();
-    Ok((take_rows(batch, all)?, ends))
-}
-
-/// Slices of a batch ordered by [`order`], one per part; `None` if `ends` do not describe
-/// [`PARTS`] parts of this batch.
-pub fn slices(batch: &RecordBatch, ends: &[u32]) -> Option<Vec<RecordBatch>> {
-    let fits = ends.len() == PARTS
-        && ends.windows(2).all(|w| w[0] <= w[1])
-        && ends.last().is_some_and(|&e| e as usize == batch.num_rows());
-    if !fits {
-        return None;
-    }
-    let mut from = 0;
-    Some(
-        ends.iter()
-            .map(|&end| {
-                let piece = batch.slice(from, end as usize - from);
-                from = end as usize;
-                piece
-            })
-            .collect(),
-    )
-}
-
 fn take_rows(batch: &RecordBatch, idx: Vec<u32>) -> Result<RecordBatch, EngineError> {
     let idx = UInt32Array::from(idx);
     let columns = batch
@@ -149,17 +114,6 @@ mod tests {
             vec![Arc::new(k), Arc::new(Int64Array::from_iter_values(0..n))],
         )
         .unwrap()
-    }
-
-    #[test]
-    fn ordered_slices_are_the_split_parts() {
-        let b = batch(5_000);
-        let keys = ["k".to_string()];
-        let (ordered, ends) = order(&b, &keys).unwrap();
-        let sliced = slices(&ordered, &ends).unwrap();
-        assert_eq!(sliced, split(&b, &keys).unwrap());
-        assert!(slices(&ordered, &ends[1..]).is_none());
-        assert!(slices(&b.slice(0, 10), &ends).is_none());
     }
 
     #[test]

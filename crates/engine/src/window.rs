@@ -66,14 +66,6 @@ impl Part {
         self.version = Version::next();
     }
 
-    /// Pushes a slice of a larger batch, counting `bytes` (its share) instead of the
-    /// buffers it shares with the other slices.
-    pub fn push_slice(&mut self, batch: RecordBatch, bytes: usize) {
-        self.bytes += bytes;
-        self.partials.push(batch);
-        self.version = Version::next();
-    }
-
     pub fn set_partials(&mut self, partials: Vec<RecordBatch>) {
         self.bytes = bytes_of(&partials);
         self.partials = partials;

@@ -273,7 +273,7 @@ pub fn decode_partial<M: Message>(m: &M) -> Result<ChunkPartials, CodecError> {
                 summary: summary.clone(),
                 window_start_ms: window,
                 batch,
-                part_ends: None,
+                part: None,
             });
         }
     }

@@ -88,7 +88,7 @@ pub async fn run(
         Arc::new(Enricher::load(&cfg.engine.enrichment).context("loading the enrichment tables")?);
     let partializer = Partializer::new(summaries, &cfg.engine)
         .with_enricher(enricher)
-        .without_part_order();
+        .without_part_split();
     let mut opts = cfg.parse.options();
     opts.skip_columns = partializer.unread_columns();
     let ctx = Arc::new(Ctx {
