@@ -79,16 +79,22 @@ mod tests {
         // Every chunk of an object with a ledger entry was applied: the entry follows them.
         let agg = with_applied(
             &["local|a.log.gz|0", "local|a.log.gz|4194304"],
-            &[done.clone()],
+            std::slice::from_ref(&done),
         );
         assert!(!agg.has_open_chunks("local"));
         // No ledger entry yet: read in part.
-        let agg = with_applied(&["local|a.log.gz|0", "local|b.log.gz|0"], &[done.clone()]);
+        let agg = with_applied(
+            &["local|a.log.gz|0", "local|b.log.gz|0"],
+            std::slice::from_ref(&done),
+        );
         assert!(agg.has_open_chunks("local"));
         assert!(!agg.has_open_chunks("other"));
         // A growing JSON object: open beyond what its entry says is consumed.
         let json = entry("y=2024/PT1H.json", 5000);
-        let agg = with_applied(&["local|y=2024/PT1H.json|4000"], &[json.clone()]);
+        let agg = with_applied(
+            &["local|y=2024/PT1H.json|4000"],
+            std::slice::from_ref(&json),
+        );
         assert!(!agg.has_open_chunks("local"));
         let agg = with_applied(&["local|y=2024/PT1H.json|5000"], &[json]);
         assert!(agg.has_open_chunks("local"));

@@ -121,7 +121,7 @@ async fn kill_9_and_restart_gives_the_uninterrupted_result() {
     let cfg = crashy.join("flowlogd.toml");
     std::fs::write(&cfg, config(&input, &crashy, 256 << 10, 200, Some(65536))).unwrap();
     let killed = kill_9_runs(
-        &[cfg.clone()],
+        std::slice::from_ref(&cfg),
         &crashy.join("state"),
         &[0, 250, 60, 400, 120, 700],
     );
