@@ -51,10 +51,15 @@ pub async fn run(
         tracing::info!(state = %ckpt.dir().display(), windows = agg.open_windows(), objects = agg.ledger().len(), "restored checkpoint");
     }
     for s in &mut cfg.sources.local {
-        settle_chunk_bytes(&s.name, &mut s.max_chunk_bytes, &mut agg);
+        let wanted = s.max_chunk_bytes.unwrap_or(EMBEDDED_CHUNK_BYTES);
+        s.max_chunk_bytes = Some(settle_chunk_bytes(&s.name, wanted, &mut agg));
     }
     for s in &mut cfg.sources.s3 {
-        settle_chunk_bytes(&s.name, &mut s.max_chunk_bytes, &mut agg);
+        let wanted = s.max_chunk_bytes.unwrap_or(EMBEDDED_CHUNK_BYTES);
+        s.max_chunk_bytes = Some(settle_chunk_bytes(&s.name, wanted, &mut agg));
+    }
+    for s in &mut cfg.sources.azure_blob {
+        s.max_chunk_bytes = settle_chunk_bytes(&s.name, s.max_chunk_bytes, &mut agg);
     }
     let mut sinks: Vec<Box<dyn SummarySink>> = Vec::new();
     if let Some(p) = &cfg.sinks.parquet {
@@ -351,14 +356,13 @@ fn write_dead(dead: &mut Option<DeadLetterSink>, records: Vec<DeadLetter>) -> an
     Ok(())
 }
 
-/// Sets the chunk size a source cuts objects with on the in-process bus: the configured
-/// one, or [`EMBEDDED_CHUNK_BYTES`]; but the checkpointed one while an object it cut is
-/// applied in part, since chunk ids are chunk offsets (a new size would count that object's
-/// records twice). The new size then applies from the first restart without such objects.
-fn settle_chunk_bytes(source: &str, configured: &mut Option<usize>, agg: &mut Aggregator) {
-    let wanted = configured.unwrap_or(EMBEDDED_CHUNK_BYTES) as u64;
+/// The chunk size a source cuts objects with on the in-process bus: the configured one
+/// (`wanted`), but the checkpointed one while an object it cut is applied in part, since
+/// chunk ids are chunk offsets (a new size would count that object's records twice). The
+/// new size then applies from the first restart without such objects.
+fn settle_chunk_bytes(source: &str, wanted: usize, agg: &mut Aggregator) -> usize {
     let used = match agg.chunk_bytes(source) {
-        Some(before) if before != wanted && agg.has_open_chunks(source) => {
+        Some(before) if before != wanted as u64 && agg.has_open_chunks(source) => {
             tracing::warn!(
                 source,
                 configured = wanted,
@@ -368,10 +372,10 @@ fn settle_chunk_bytes(source: &str, configured: &mut Option<usize>, agg: &mut Ag
             );
             before
         }
-        _ => wanted,
+        _ => wanted as u64,
     };
-    *configured = Some(used as usize);
     agg.set_chunk_bytes(source, used);
+    usize::try_from(used).unwrap_or(wanted)
 }
 
 /// Every configured source, each resuming from its entries in the checkpointed ledger.

@@ -10,6 +10,7 @@
 //! checkpoint). Replays after a crash are dropped by the chunk ids kept in window state.
 
 mod aggregate;
+mod chunk_size;
 mod fence;
 mod gaps;
 mod parse;

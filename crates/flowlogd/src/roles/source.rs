@@ -8,7 +8,7 @@
 //! acknowledgements it had not recorded (their chunks are dropped downstream by chunk id).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,11 +21,12 @@ use futures::stream::FuturesOrdered;
 use futures::StreamExt;
 use tokio::sync::watch;
 
+use super::chunk_size::{write_atomically, ChunkSizes};
 use crate::config::Config;
 use crate::pipeline::{build_sources, spawn_sources};
 
 pub async fn run(
-    cfg: Config,
+    mut cfg: Config,
     kcfg: KafkaConfig,
     producer: Producer,
     mut shutdown: watch::Receiver<bool>,
@@ -33,6 +34,7 @@ pub async fn run(
     let path = cfg.state_dir().join("source-ledger.json");
     let mut ledger = load_ledger(&path)?;
     tracing::info!(objects = ledger.len(), path = %path.display(), "source ledger");
+    let mut sizes = ChunkSizes::settle(&mut cfg)?;
     let durable = flowlogd_bus::Durable::default();
     let sources = build_sources(&cfg, &cfg.parse.options(), &ledger, &durable)?;
     let (tx, mut rx) = channel::<RawMessage>(cfg.engine.parallelism.max(1) * 4);
@@ -49,6 +51,9 @@ pub async fn run(
             msg = rx.recv(), if open && pending.len() < kcfg.max_in_flight => match msg {
                 Some(m) => {
                     let entry = match &m { RawMessage::Ledger(e) => Some(e.clone()), _ => None };
+                    if let RawMessage::Chunk(c) = &m {
+                        sizes.chunk_sent(&c.source, &c.object);
+                    }
                     let e = encode_raw(&m).map_err(|e| anyhow::anyhow!("encoding a raw record: {e}"))?;
                     let f = kafka::enqueue(&producer, Record { topic: &topic, key: &e.key, value: &e.value, headers: Some(e.headers) }).await?;
                     let topic = topic.clone();
@@ -60,7 +65,9 @@ pub async fn run(
                 // In order: a ledger entry's acknowledgement comes after those of every
                 // chunk of its object.
                 if let Some(e) = done? {
-                    ledger.insert(format!("{}|{}", e.source, e.object), e);
+                    let key = format!("{}|{}", e.source, e.object);
+                    sizes.object_done(&key);
+                    ledger.insert(key, e);
                     dirty = true;
                 }
                 if dirty && (pending.is_empty() || last_save.elapsed() > Duration::from_secs(1)) {
@@ -85,6 +92,7 @@ pub async fn run(
         save_ledger(&path, &ledger)?;
     }
     task.await.context("source task")??;
+    sizes.finish()?;
     Ok(())
 }
 
@@ -105,18 +113,6 @@ fn load_ledger(path: &Path) -> anyhow::Result<BTreeMap<String, LedgerEntry>> {
 
 /// Written to a temporary file, synced and renamed: a crash leaves the old or the new one.
 fn save_ledger(path: &Path, ledger: &BTreeMap<String, LedgerEntry>) -> anyhow::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = path.with_extension("json.tmp");
     let entries: Vec<&LedgerEntry> = ledger.values().collect();
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(&serde_json::to_vec(&entries)?)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display()))?;
-    Ok(())
+    write_atomically(path, &serde_json::to_vec(&entries)?)
 }
