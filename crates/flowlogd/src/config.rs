@@ -113,6 +113,19 @@ pub struct SourcesConfig {
     pub azure_blob: Vec<AzureBlobSourceConfig>,
 }
 
+impl SourcesConfig {
+    /// Each source's name and the chunk size it cuts objects with, `default` filled in where
+    /// none is configured (Azure Blob sources always have one).
+    pub fn chunk_sizes_mut(&mut self, default: usize) -> Vec<(&str, &mut usize)> {
+        let local = (self.local.iter_mut())
+            .map(|s| (s.name.as_str(), s.max_chunk_bytes.get_or_insert(default)));
+        let s3 = (self.s3.iter_mut())
+            .map(|s| (s.name.as_str(), s.max_chunk_bytes.get_or_insert(default)));
+        let azure = (self.azure_blob.iter_mut()).map(|s| (s.name.as_str(), &mut s.max_chunk_bytes));
+        local.chain(s3).chain(azure).collect()
+    }
+}
+
 /// `[sinks]`
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

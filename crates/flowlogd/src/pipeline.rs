@@ -50,16 +50,8 @@ pub async fn run(
     if ckpt.restore(&mut agg).context("restoring checkpoint")? {
         tracing::info!(state = %ckpt.dir().display(), windows = agg.open_windows(), objects = agg.ledger().len(), "restored checkpoint");
     }
-    for s in &mut cfg.sources.local {
-        let wanted = s.max_chunk_bytes.unwrap_or(EMBEDDED_CHUNK_BYTES);
-        s.max_chunk_bytes = Some(settle_chunk_bytes(&s.name, wanted, &mut agg));
-    }
-    for s in &mut cfg.sources.s3 {
-        let wanted = s.max_chunk_bytes.unwrap_or(EMBEDDED_CHUNK_BYTES);
-        s.max_chunk_bytes = Some(settle_chunk_bytes(&s.name, wanted, &mut agg));
-    }
-    for s in &mut cfg.sources.azure_blob {
-        s.max_chunk_bytes = settle_chunk_bytes(&s.name, s.max_chunk_bytes, &mut agg);
+    for (source, size) in cfg.sources.chunk_sizes_mut(EMBEDDED_CHUNK_BYTES) {
+        *size = settle_chunk_bytes(source, *size, &mut agg);
     }
     let mut sinks: Vec<Box<dyn SummarySink>> = Vec::new();
     if let Some(p) = &cfg.sinks.parquet {

@@ -11,8 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use flowlogd_sources::KAFKA_CHUNK_BYTES;
 use serde::{Deserialize, Serialize};
 
+use super::write_atomically;
 use crate::config::Config;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -40,20 +42,9 @@ impl ChunkSizes {
         let path = cfg.state_dir().join("source-chunking.json");
         let before = load(&path)?;
         let mut used = BTreeMap::new();
-        let mut sizes: Vec<(String, usize, &mut usize)> = Vec::new();
-        for s in &mut cfg.sources.local {
-            let wanted = s.chunk_bytes();
-            sizes.push((s.name.clone(), wanted, s.max_chunk_bytes.insert(wanted)));
-        }
-        for s in &mut cfg.sources.s3 {
-            let wanted = s.chunk_bytes();
-            sizes.push((s.name.clone(), wanted, s.max_chunk_bytes.insert(wanted)));
-        }
-        for s in &mut cfg.sources.azure_blob {
-            sizes.push((s.name.clone(), s.max_chunk_bytes, &mut s.max_chunk_bytes));
-        }
-        for (name, wanted, configured) in sizes {
-            let size = match before.chunk_bytes.get(&name) {
+        for (name, size) in cfg.sources.chunk_sizes_mut(KAFKA_CHUNK_BYTES) {
+            let wanted = *size;
+            *size = match before.chunk_bytes.get(name) {
                 Some(&old) if old != wanted && !before.clean => {
                     tracing::warn!(
                         source = %name,
@@ -66,8 +57,7 @@ impl ChunkSizes {
                 }
                 _ => wanted,
             };
-            *configured = size;
-            used.insert(name, size);
+            used.insert(name.to_owned(), *size);
         }
         let sizes = Self {
             path,
@@ -111,25 +101,6 @@ fn load(path: &Path) -> anyhow::Result<Recorded> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Recorded::default()),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
-}
-
-/// Writes `bytes` to `path` by way of a synced temporary file renamed over it.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display()))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -21,7 +21,8 @@ use futures::stream::FuturesOrdered;
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use super::chunk_size::{write_atomically, ChunkSizes};
+use super::chunk_size::ChunkSizes;
+use super::write_atomically;
 use crate::config::Config;
 use crate::pipeline::{build_sources, spawn_sources};
 
